@@ -1,0 +1,63 @@
+"""Header names and case-insensitive reading, in one place only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, Union
+
+from .errors import MalformedHeaderError
+
+SIGNATURE = "X-Wrenn-Signature"
+TIMESTAMP = "X-Wrenn-Timestamp"
+DELIVERY = "X-Wrenn-Delivery"
+# Wrenn's Go sender sets the signature header through the map directly, so it
+# reaches the wire in capitals; the other two go through ``Header.Set``.
+SIGNATURE_AS_SENT = "X-WRENN-SIGNATURE"
+NAMES = (SIGNATURE, TIMESTAMP, DELIVERY)
+_LOWER = tuple(name.lower() for name in NAMES)
+
+
+class _HasItems(Protocol):
+    def items(self) -> Iterable[tuple[Any, Any]]: ...
+
+
+HeaderSource = Union[Mapping[str, str], _HasItems, Iterable[tuple[Any, Any]]]
+"""A ``dict``, werkzeug ``Headers``, any object with ``.items()``, or ASGI-style pairs."""
+
+
+def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
+    """Return the signature, timestamp and delivery values, ``None`` where absent.
+
+    ``.get()`` with the canonical spelling is tried first: that is what
+    werkzeug's case-insensitive ``Headers`` answer fastest. Anything it misses
+    is looked up in a lower-cased copy, so a plain ``dict`` of any spelling and
+    a list of ``(bytes, bytes)`` pairs both work.
+
+    Raises:
+        MalformedHeaderError: A Wrenn header's value is neither ``str`` nor ``bytes``.
+    """
+    get = getattr(headers, "get", None)
+    values: list[object] = [get(name) for name in NAMES] if callable(get) else [None, None, None]
+    if None in values:
+        items = headers.items() if hasattr(headers, "items") else headers
+        folded: dict[str, object] = {}
+        for pair in items:
+            key = pair[0]
+            if isinstance(key, bytes):
+                key = key.decode("latin-1")
+            if isinstance(key, str):
+                folded.setdefault(key.lower(), pair[1])
+        values = [
+            v if v is not None else folded.get(low) for v, low in zip(values, _LOWER, strict=True)
+        ]
+    return _text(values[0], 0), _text(values[1], 1), _text(values[2], 2)
+
+
+def _text(value: object, index: int) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, str):
+        return str(value)
+    raise MalformedHeaderError(f"{NAMES[index]} must be text, not {type(value).__name__}")

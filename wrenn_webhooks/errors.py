@@ -1,0 +1,99 @@
+"""The exception tree: one root, each class knowing the HTTP status it maps to.
+
+Nothing here imports from the rest of the package, so every module can raise
+these errors and every adapter can map them with a single ``except``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "HandlerError",
+    "InvalidPayload",
+    "MalformedHeaderError",
+    "MissingHeaderError",
+    "PayloadTooLargeError",
+    "SignatureError",
+    "SignatureMismatchError",
+    "StoreError",
+    "TimestampOutsideToleranceError",
+    "WrennWebhookError",
+]
+
+
+class WrennWebhookError(Exception):
+    """Root of every error the SDK raises.
+
+    Attributes:
+        status_code: The HTTP status an adapter answers with for this error.
+    """
+
+    status_code: int = 500
+
+
+class ConfigurationError(WrennWebhookError, ValueError):
+    """The SDK was set up wrongly, for example with no secret.
+
+    Raised at construction or registration time, never for request content.
+    """
+
+
+class SignatureError(WrennWebhookError):
+    """A delivery's signature headers are missing, malformed, stale or wrong (401)."""
+
+    status_code = 401
+
+
+class MissingHeaderError(SignatureError):
+    """A required header is absent."""
+
+
+class MalformedHeaderError(SignatureError):
+    """A header is present but not in the form Wrenn sends."""
+
+
+class TimestampOutsideToleranceError(SignatureError):
+    """The signed timestamp is too far in the past or the future.
+
+    Attributes:
+        skew: Seconds between the receiver's clock and the signed timestamp;
+            positive when the timestamp lies in the past.
+    """
+
+    def __init__(self, message: str, *, skew: float) -> None:
+        super().__init__(message)
+        self.skew = skew
+
+
+class SignatureMismatchError(SignatureError):
+    """No configured secret produces the delivery's signature."""
+
+
+class PayloadTooLargeError(WrennWebhookError):
+    """The body is larger than the receiver accepts (413)."""
+
+    status_code = 413
+
+
+class InvalidPayload(WrennWebhookError):  # noqa: N818 - public name fixed by the API
+    """The body is correctly signed but is not a valid Wrenn event (400)."""
+
+    status_code = 400
+
+
+class HandlerError(WrennWebhookError):
+    """A handler raised; the original exception is the ``__cause__`` (500).
+
+    Attributes:
+        failures: ``(handler name, exception)`` for every handler that failed.
+    """
+
+    def __init__(self, message: str, failures: tuple[tuple[str, BaseException], ...] = ()) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class StoreError(WrennWebhookError):
+    """The idempotency store or the inbox could not be reached or written (503)."""
+
+    status_code = 503

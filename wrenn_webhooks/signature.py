@@ -1,0 +1,224 @@
+"""Sign and verify Wrenn deliveries on the raw bytes.
+
+Wrenn signs ``timestamp + "." + body`` with HMAC-SHA256, keyed with the channel
+secret's UTF-8 text, and sends ``sha256=<64 lowercase hex>``; see the protocol
+notes, "Headers".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+from . import _headers
+from ._headers import HeaderSource
+from .errors import (
+    ConfigurationError,
+    MalformedHeaderError,
+    MissingHeaderError,
+    SignatureMismatchError,
+    TimestampOutsideToleranceError,
+)
+
+__all__ = ["DEFAULT_TOLERANCE", "Delivery", "sign", "verify"]
+
+DEFAULT_TOLERANCE = 300.0
+"""Seconds a signed timestamp may lie in the past or the future."""
+
+_PREFIX = "sha256="
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d\d):(\d\d))",
+    re.ASCII,
+)
+_TOKEN = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a verified request says about itself, beyond the event.
+
+    Attributes:
+        delivery_id: The ``X-Wrenn-Delivery`` value. Every attempt gets a new
+            one, so it cannot tell a retry from a new event; ``None`` if absent.
+        timestamp: The signed ``X-Wrenn-Timestamp``, timezone-aware UTC.
+        secret_index: Position of the matching secret in the configured list,
+            for rotation reports (0 when a single secret was given).
+        redelivery: True when an earlier attempt with the same body was seen.
+    """
+
+    delivery_id: str | None
+    timestamp: datetime
+    secret_index: int = 0
+    redelivery: bool = False
+
+
+def secrets_tuple(secret: str | Sequence[str]) -> tuple[str, ...]:
+    """Validate one secret or a list of them; fail closed on anything empty."""
+    secrets = (secret,) if isinstance(secret, str) else tuple(secret) if secret else ()
+    if not secrets:
+        raise ConfigurationError("no webhook secret configured; pass the channel's secret")
+    for item in secrets:
+        if not isinstance(item, str) or not item:
+            raise ConfigurationError("every webhook secret must be a non-empty string")
+        _keyed(item)  # rejects secrets that cannot be UTF-8 encoded
+    return secrets
+
+
+@lru_cache(maxsize=64)
+def _keyed(secret: str) -> hmac.HMAC:
+    # Keying HMAC hashes the key into two pads; doing it once per secret and
+    # copying the state halves the cost of a verification.
+    try:
+        key = secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("a webhook secret must be valid Unicode text") from None
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _digest(secret: str, timestamp: str, body: bytes) -> str:
+    mac = _keyed(secret).copy()
+    mac.update(timestamp.encode("ascii") + b"." + bytes(body))
+    return mac.hexdigest()
+
+
+def format_timestamp(moment: datetime | None = None) -> str:
+    """Format a moment as Wrenn does: RFC 3339, UTC, whole seconds (default: now)."""
+    if moment is None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if moment.tzinfo is None:
+        raise ConfigurationError("timestamp must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sign(
+    body: bytes,
+    secret: str,
+    *,
+    timestamp: datetime | str | None = None,
+    delivery_id: str | None = None,
+) -> dict[str, str]:
+    """Sign a body and return the three headers exactly as Wrenn sends them.
+
+    Args:
+        body: The exact request body.
+        secret: The channel secret.
+        timestamp: The signing time; a ``str`` is used verbatim. Default: now.
+        delivery_id: Default: a new random UUID.
+    """
+    (secret,) = secrets_tuple(secret)
+    stamp = timestamp if isinstance(timestamp, str) else format_timestamp(timestamp)
+    return {
+        _headers.SIGNATURE_AS_SENT: _PREFIX + _digest(secret, stamp, body),
+        _headers.TIMESTAMP: stamp,
+        _headers.DELIVERY: delivery_id if delivery_id is not None else str(uuid.uuid4()),
+    }
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp with a UTC offset, as in ``X-Wrenn-Timestamp``.
+
+    Raises:
+        MalformedHeaderError: Not RFC 3339, no offset, or not a real moment.
+    """
+    match = _RFC3339.fullmatch(value) if len(value) <= 40 else None
+    if match is None:
+        raise MalformedHeaderError(
+            f"{_headers.TIMESTAMP} must be an RFC 3339 time with a UTC offset, "
+            "such as 2026-05-24T21:10:37Z"
+        )
+    year, month, day, hour, minute, second, fraction, sign_, off_h, off_m = match.groups()
+    try:
+        offset = timezone.utc
+        if sign_:
+            delta = timedelta(hours=int(off_h), minutes=int(off_m))
+            offset = timezone(-delta if sign_ == "-" else delta)
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, offset
+        )
+    except ValueError:
+        raise MalformedHeaderError(f"{_headers.TIMESTAMP} is not a real date and time") from None
+    return moment.astimezone(timezone.utc)
+
+
+def verify(
+    body: bytes,
+    headers: HeaderSource,
+    secret: str | Sequence[str],
+    *,
+    tolerance: float | timedelta = DEFAULT_TOLERANCE,
+    now: datetime | float | None = None,
+) -> Delivery:
+    """Check a delivery's signature and freshness and describe the delivery.
+
+    Checks run cheapest first: headers present and well formed, timestamp
+    within ``tolerance`` of ``now`` in either direction, then the HMAC of
+    ``timestamp + "." + body`` against each secret in constant time.
+
+    Args:
+        body: The raw request body, before anything parsed it.
+        headers: Any mapping or werkzeug ``Headers``; names are case-insensitive.
+        secret: The channel secret, or several during a rotation.
+        tolerance: Seconds (or a ``timedelta``) the timestamp may be off.
+        now: The receiver's clock, as an aware ``datetime`` or POSIX seconds.
+
+    Raises:
+        SignatureError: A header is missing or malformed, the timestamp is
+            outside the tolerance window, or no secret matches.
+        ConfigurationError: No secret, an empty secret, or a bad tolerance.
+    """
+    secrets = secrets_tuple(secret)
+    window = tolerance.total_seconds() if isinstance(tolerance, timedelta) else float(tolerance)
+    if not window > 0:
+        raise ConfigurationError("tolerance must be a positive number of seconds")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+
+    signature, stamp, delivery_id = _headers.read(headers)
+    if signature is None:
+        raise MissingHeaderError(f"missing {_headers.SIGNATURE} header")
+    if stamp is None:
+        raise MissingHeaderError(f"missing {_headers.TIMESTAMP} header")
+    given = signature[7:]
+    if not signature.startswith(_PREFIX) or len(given) != 64 or not _HEX.fullmatch(given):
+        raise MalformedHeaderError(
+            f"{_headers.SIGNATURE} must be 'sha256=' followed by 64 hex digits"
+        )
+    if delivery_id is not None and not _TOKEN.fullmatch(delivery_id):
+        raise MalformedHeaderError(f"{_headers.DELIVERY} must be 1-200 printable ASCII characters")
+    moment = parse_timestamp(stamp)
+
+    if now is None:
+        current = time.time()
+    elif isinstance(now, datetime):
+        if now.tzinfo is None:
+            raise ConfigurationError("now must be timezone-aware")
+        current = now.timestamp()
+    else:
+        current = float(now)
+    skew = current - moment.timestamp()
+    if abs(skew) > window:
+        where = "in the past" if skew > 0 else "in the future"
+        raise TimestampOutsideToleranceError(
+            f"{_headers.TIMESTAMP} is {abs(skew):.0f} s {where}, outside the "
+            f"{window:.0f} s tolerance; check both clocks, or this is a replay",
+            skew=skew,
+        )
+
+    given = given.lower()
+    for index, key in enumerate(secrets):
+        if hmac.compare_digest(_digest(key, stamp, body), given):
+            return Delivery(delivery_id, moment, index)
+    raise SignatureMismatchError(
+        "signature does not match the configured secret"
+        + ("s" if len(secrets) > 1 else "")
+        + "; check that it is the channel's current secret in Wrenn"
+    )
