@@ -10,6 +10,13 @@ from wrenn_webhooks import errors
 def test_all_is_pinned() -> None:
     assert sorted(wrenn_webhooks.__all__) == sorted(
         [
+            "Response",
+            "WebhookReceiver",
+            "Router",
+            "UnknownEventTypeWarning",
+            "IdempotencyStore",
+            "MemoryIdempotencyStore",
+            "SQLiteIdempotencyStore",
             "Actor",
             "ActorKind",
             "CapsuleCreate",

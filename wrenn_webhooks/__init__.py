@@ -35,11 +35,21 @@ from .events import (
     SnapshotDelete,
     parse_event,
 )
+from .receiver import Response, WebhookReceiver
+from .routing import Router, UnknownEventTypeWarning
 from .signature import Delivery, sign, verify
+from .stores import IdempotencyStore, MemoryIdempotencyStore, SQLiteIdempotencyStore
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SQLiteIdempotencyStore",
+    "MemoryIdempotencyStore",
+    "IdempotencyStore",
+    "UnknownEventTypeWarning",
+    "Router",
+    "WebhookReceiver",
+    "Response",
     "Actor",
     "ActorKind",
     "CapsuleCreate",

@@ -1,0 +1,335 @@
+"""``WebhookReceiver``: verify, parse, claim and dispatch, with no web framework.
+
+``handle(body, headers)`` is the whole pipeline; an adapter for any framework
+passes the raw body and the headers in and turns the ``Response`` into its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ._headers import HeaderSource
+from .errors import (
+    ConfigurationError,
+    HandlerError,
+    PayloadTooLargeError,
+    StoreError,
+    WrennWebhookError,
+)
+from .events import Event, parse_event
+from .routing import Route, Router
+from .signature import DEFAULT_TOLERANCE, Delivery, secrets_tuple, verify
+from .stores.base import DEFAULT_LEASE, ClaimState, IdempotencyStore
+from .stores.memory import MemoryIdempotencyStore
+
+__all__ = ["ErrorObserver", "Response", "WebhookReceiver"]
+
+logger = logging.getLogger("wrenn_webhooks")
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+ErrorObserver = Callable[[BaseException, Event, Delivery], Any]
+"""Called with the exception, the event and the delivery when a handler fails."""
+
+_JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Response:
+    """What to answer Wrenn: a status, a small JSON body, and headers.
+
+    Attributes:
+        status_code: The HTTP status (see ``WebhookReceiver.handle``).
+        body: A JSON-serialisable ``dict``; never holds secrets or the payload.
+        headers: Extra response headers, ``Content-Type`` included.
+        event: The parsed event, when the body got that far.
+        delivery: The verified delivery, when the signature got that far.
+        error: The error behind a 4xx or 5xx answer.
+    """
+
+    status_code: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=lambda: dict(_JSON))
+    event: Event | None = None
+    delivery: Delivery | None = None
+    error: WrennWebhookError | None = None
+
+
+class WebhookReceiver(Router):
+    """Receive Wrenn deliveries: verify, parse, deduplicate, dispatch.
+
+    Args:
+        secret: The channel secret, or ``[new, old]`` during a rotation.
+        tolerance: Seconds (or a ``timedelta``) the signed timestamp may be off.
+        max_body_bytes: Larger bodies get 413 before any HMAC work.
+        idempotency: Where per-body records live; default a bounded
+            ``MemoryIdempotencyStore``. Use a shared store with several processes.
+        lease: Seconds a claim holds off concurrent redeliveries (409).
+        clock: Returns POSIX seconds; inject one in tests.
+
+    Raises:
+        ConfigurationError: No secret, an empty secret, or a bad setting.
+    """
+
+    def __init__(
+        self,
+        secret: str | Sequence[str],
+        *,
+        tolerance: float | timedelta = DEFAULT_TOLERANCE,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        idempotency: IdempotencyStore | None = None,
+        lease: float = DEFAULT_LEASE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self._secrets = secrets_tuple(secret)
+        self.tolerance = (
+            tolerance.total_seconds() if isinstance(tolerance, timedelta) else float(tolerance)
+        )
+        if not self.tolerance > 0 or max_body_bytes < 1 or not lease > 0:
+            raise ConfigurationError("tolerance, max_body_bytes and lease must be positive")
+        self.max_body_bytes = max_body_bytes
+        self.store: IdempotencyStore = (
+            MemoryIdempotencyStore() if idempotency is None else idempotency
+        )
+        self.lease = lease
+        self.clock = clock
+        self._error_observers: list[ErrorObserver] = []
+        self._matches: dict[tuple[str, str | None], tuple[Route, ...]] = {}
+        self._serving = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<WebhookReceiver {len(self._routes)} handlers, {len(self._secrets)} secret(s)>"
+
+    @property
+    def secret_count(self) -> int:
+        """How many secrets are accepted (never the secrets themselves)."""
+        return len(self._secrets)
+
+    def include_router(self, router: Router) -> None:
+        """Add every handler registered on ``router``, which then accepts no more."""
+        self._check_setup()
+        for route in router.routes:
+            self._routes.append(dataclasses.replace(route, name=self._unique_name(route.name)))
+        router._seal("include_router()")
+
+    def on_error(self, observer: ErrorObserver) -> ErrorObserver:
+        """Register ``observer(exc, event, delivery)`` for handler failures.
+
+        Observers see every failure before the 500 answer; their own errors are
+        logged and otherwise ignored. Usable as a decorator.
+        """
+        self._check_setup()
+        self._error_observers.append(observer)
+        return observer
+
+    def add(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Register a handler; see ``Router.add``."""
+        self._check_setup()
+        super().add(handler, *args, **kwargs)
+
+    def handle(self, body: bytes, headers: HeaderSource) -> Response:
+        """Run one delivery through the pipeline and say what to answer.
+
+        Steps: size check, ``verify`` (before any byte is trusted),
+        ``parse_event``, an idempotency claim on the SHA-256 of the body, then
+        every matching handler in registration order.
+
+        | situation                                          | status |
+        |----------------------------------------------------|--------|
+        | handled, or no handler matches (unknown types too) | 200    |
+        | exact redelivery of an event already handled       | 200, ``duplicate: true`` |
+        | body larger than ``max_body_bytes``                | 413    |
+        | signature or timestamp missing, malformed, stale   | 401    |
+        | correctly signed but not a valid event             | 400    |
+        | redelivery while an earlier attempt still runs     | 409    |
+        | a handler raised (Wrenn retries; only failed ones rerun) | 500 |
+        | the idempotency store is unavailable               | 503    |
+
+        Never raises for anything the request contains.
+        """
+        started = time.perf_counter()
+        if not self._serving:
+            self._start_serving()
+        delivery: Delivery | None = None
+        try:
+            if len(body) > self.max_body_bytes:
+                raise PayloadTooLargeError(
+                    f"body is larger than the {self.max_body_bytes} bytes this receiver accepts"
+                )
+            delivery = verify(
+                body, headers, self._secrets, tolerance=self.tolerance, now=self.clock()
+            )
+            event = parse_event(body)
+        except WrennWebhookError as exc:
+            return self._finish(
+                started, Response(exc.status_code, {"ok": False, "error": str(exc)}, error=exc)
+            )
+        routes = self._routes_for(event)
+        if not routes:
+            return self._finish(started, _ok(event, delivery, handled=0))
+        try:
+            return self._finish(started, self._dispatch(body, event, delivery, routes))
+        except StoreError as exc:
+            logger.error("idempotency store failed: %s", exc)
+            response = Response(
+                503,
+                {"ok": False, "error": "idempotency store unavailable; retry later"},
+                {**_JSON, "Retry-After": "10"},
+                event,
+                delivery,
+                exc,
+            )
+            return self._finish(started, response)
+
+    def _dispatch(
+        self, body: bytes, event: Event, delivery: Delivery, routes: tuple[Route, ...]
+    ) -> Response:
+        key = hashlib.sha256(body).hexdigest()
+        store, now = self.store, self.clock()
+        claim = store.claim(key, now=now, lease=self.lease)
+        if claim.state is ClaimState.DONE:
+            return _ok(event, delivery, handled=0, duplicate=True)
+        if claim.state is ClaimState.BUSY:
+            return Response(
+                409,
+                {"ok": False, "error": "an earlier attempt of this event is still being handled"},
+                {**_JSON, "Retry-After": str(int(self.lease))},
+                event,
+                delivery,
+            )
+        if claim.state is ClaimState.RETRY:
+            delivery = dataclasses.replace(delivery, redelivery=True)
+        failures: list[tuple[str, BaseException]] = []
+        handled = 0
+        finished = False
+        try:
+            for route in routes:
+                if route.name in claim.completed:
+                    continue
+                try:
+                    self._call(route, event, delivery)
+                except Exception as exc:
+                    failures.append((route.name, exc))
+                    logger.exception(
+                        "handler %s failed for %s (delivery %s)",
+                        route.name,
+                        event.event,
+                        delivery.delivery_id,
+                    )
+                    self._observe(exc, event, delivery)
+                else:
+                    handled += 1
+                    if len(routes) > 1:  # with one handler, release(done=True) says it
+                        store.complete(key, route.name, now=self.clock())
+            finished = True
+        finally:
+            store.release(key, done=finished and not failures, now=self.clock())
+        if not failures:
+            return _ok(event, delivery, handled=handled)
+        error = HandlerError(
+            f"{len(failures)} of {len(routes)} handlers failed; a retry runs only those",
+            tuple(failures),
+        )
+        error.__cause__ = failures[0][1]
+        return Response(
+            500, {"ok": False, "error": str(error)}, dict(_JSON), event, delivery, error
+        )
+
+    def _call(self, route: Route, event: Event, delivery: Delivery) -> None:
+        args = (event, delivery) if route.wants_delivery else (event,)
+        result = route.handler(*args)
+        if route.is_async or asyncio.iscoroutine(result):
+            _run_coroutine(result)
+
+    def _observe(self, exc: BaseException, event: Event, delivery: Delivery) -> None:
+        for observer in self._error_observers:
+            try:
+                observer(exc, event, delivery)
+            except Exception:
+                logger.exception("error observer %r failed", observer)
+
+    def _routes_for(self, event: Event) -> tuple[Route, ...]:
+        outcome = event.outcome if event.outcome is None else str(event.outcome)
+        cache_key = (event.event, outcome)
+        routes = self._matches.get(cache_key)
+        if routes is None:
+            matched: dict[int, Route] = {}  # one call per function, even if two routes match
+            for route in self._routes:
+                if route.matches(event.event, outcome):
+                    matched.setdefault(id(route.handler), route)
+            routes = tuple(matched.values())
+            if len(self._matches) < 4096:
+                self._matches[cache_key] = routes
+        return routes
+
+    def _finish(self, started: float, response: Response) -> Response:
+        if logger.isEnabledFor(logging.INFO):
+            event, delivery = response.event, response.delivery
+            logger.log(
+                logging.INFO if response.status_code < 400 else logging.WARNING,
+                "wrenn delivery %s event=%s outcome=%s status=%d handlers=%s duration=%.1fms%s",
+                delivery.delivery_id if delivery else "-",
+                event.event if event else "-",
+                (event.outcome if event else None) or "-",
+                response.status_code,
+                response.body.get("handled", 0),
+                (time.perf_counter() - started) * 1000,
+                f" error={response.error}" if response.error else "",
+            )
+        return response
+
+    def _check_setup(self) -> None:
+        if self._serving:
+            raise ConfigurationError(
+                "cannot change a WebhookReceiver after it handled its first delivery; "
+                "register every handler at start-up"
+            )
+
+    def _start_serving(self) -> None:
+        with self._lock:
+            self._serving = True
+            self._seal("the receiver handled its first delivery")
+
+
+def _ok(event: Event, delivery: Delivery, *, handled: int, duplicate: bool = False) -> Response:
+    body: dict[str, Any] = {"ok": True, "event": event.event, "handled": handled}
+    if duplicate:
+        body["duplicate"] = True
+    return Response(200, body, dict(_JSON), event, delivery)
+
+
+def _run_coroutine(coroutine: Any) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)  # the usual case: handle() called from a sync server
+        return
+    # handle() was called from inside a running loop: run the coroutine to
+    # completion on a helper thread, with this context (Flask's g, app context).
+    import contextvars
+
+    context = contextvars.copy_context()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            context.run(asyncio.run, coroutine)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="wrenn-webhooks-async-handler")
+    worker.start()
+    worker.join()
+    if outcome:
+        raise outcome[0]
