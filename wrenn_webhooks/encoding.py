@@ -33,8 +33,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _string(text: str) -> str:
     # json.dumps without ensure_ascii escapes exactly what Go escapes besides
     # the HTML-safe set: '"', '\\', \b \f \n \r \t, other C0 controls as \u00xx.
-    # Go writes invalid UTF-8 (here: lone surrogates) as U+FFFD.
-    return json.dumps(_SURROGATE.sub("\ufffd", text), ensure_ascii=False).translate(_GO_ESCAPES)
+    # Go writes each invalid UTF-8 byte as the escape \ufffd; a lone surrogate
+    # (say, from surrogateescape decoding) is Python's form of such a byte.
+    dumped = json.dumps(text, ensure_ascii=False).translate(_GO_ESCAPES)
+    return _SURROGATE.sub(r"\\ufffd", dumped)
 
 
 def _value(value: Any) -> str:
@@ -60,7 +62,12 @@ def format_event_time(moment: datetime) -> str:
     trailing zeros (as ``RFC3339Nano`` does) so that no information is lost.
     """
     utc = moment.astimezone(timezone.utc)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: glibc's %Y does not pad years before 1000 ("1-01-01"),
+    # while Go's layout "2006" always writes four digits ("0001-01-01").
+    text = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    )
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
     return text + "Z"
