@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, current_app, g
+from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from tests.conftest import Clock, event_body, signed
+from tests.vectors import SAMPLE_BODY, SECRET
+from wrenn_webhooks import (
+    CapsulePause,
+    ConfigurationError,
+    Event,
+    MemoryIdempotencyStore,
+    SQLiteIdempotencyStore,
+    WebhookReceiver,
+)
+from wrenn_webhooks.flask import (
+    WrennWebhooks,
+    blueprint,
+    delivery_failed,
+    delivery_handled,
+    delivery_received,
+    delivery_rejected,
+)
+
+URL = "/webhooks/wrenn/"
+
+
+@pytest.fixture
+def app(receiver: WebhookReceiver) -> Flask:
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def post(client: FlaskClient, clock: Clock, body: bytes = SAMPLE_BODY, **headers: str) -> Any:
+    body, signed_headers = signed(body, clock)
+    signed_headers.update(headers)
+    return client.post(URL, data=body, headers=signed_headers)
+
+
+class TestStatusContract:
+    def test_handled(self, receiver: WebhookReceiver, client: FlaskClient, clock: Clock) -> None:
+        seen: list[Event] = []
+        receiver.add(seen.append, "capsule.pause", outcome="error")
+        response = post(client, clock)
+        assert response.status_code == 200
+        assert response.mimetype == "application/json"
+        assert response.get_json() == {"ok": True, "event": "capsule.pause", "handled": 1}
+        assert isinstance(seen[0], CapsulePause)
+
+    def test_unknown_type_and_no_handler_are_200(self, client: FlaskClient, clock: Clock) -> None:
+        assert post(client, clock, event_body("widget.frobnicate", None)).status_code == 200
+        channel_test = event_body("channel.test", None, team_id="test")
+        assert post(client, clock, channel_test).status_code == 200
+
+    def test_too_large_by_content_length(self, clock: Clock) -> None:
+        receiver = WebhookReceiver(SECRET, max_body_bytes=64, clock=clock)
+        app = Flask(__name__)
+        app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+        response = post(app.test_client(), clock)
+        assert response.status_code == 413
+        assert response.get_json()["ok"] is False
+
+    def test_too_large_chunked_body_is_not_read_unbounded(self, clock: Clock) -> None:
+        receiver = WebhookReceiver(SECRET, max_body_bytes=64, clock=clock)
+        app = Flask(__name__)
+        app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+        produced: list[int] = []
+
+        def endless() -> Iterator[bytes]:
+            for _ in range(10_000):
+                produced.append(1)
+                yield b"x" * 1024
+
+        # As a WSGI server passes a chunked upload: no length, input terminated.
+        environ = EnvironBuilder(
+            path=URL, method="POST", headers=signed(SAMPLE_BODY, clock)[1]
+        ).get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input"] = _IterStream(endless())
+        environ["wsgi.input_terminated"] = True
+        response = WerkzeugResponse.from_app(app.wsgi_app, environ)
+        assert response.status_code == 413
+        assert len(produced) < 10  # stopped after the limit, not after 10 MiB
+
+    @pytest.mark.parametrize(
+        ("headers", "status"),
+        [
+            ({"X-Wrenn-Signature": "sha256=" + "0" * 64}, 401),
+            ({"X-Wrenn-Timestamp": "2020-01-01T00:00:00Z"}, 401),
+            ({"X-Wrenn-Signature": "nope"}, 401),
+        ],
+    )
+    def test_signature_problems(
+        self, client: FlaskClient, clock: Clock, headers: dict[str, str], status: int
+    ) -> None:
+        body, signed_headers = signed(SAMPLE_BODY, clock)
+        signed_headers = {k.lower(): v for k, v in signed_headers.items()}
+        signed_headers.update({k.lower(): v for k, v in headers.items()})
+        response = client.post(URL, data=body, headers=signed_headers)
+        assert response.status_code == status
+        assert SECRET not in response.get_data(as_text=True)
+
+    def test_missing_headers(self, client: FlaskClient) -> None:
+        assert client.post(URL, data=SAMPLE_BODY).status_code == 401
+
+    def test_invalid_event(self, client: FlaskClient, clock: Clock) -> None:
+        response = post(client, clock, b"[]")
+        assert response.status_code == 400
+        assert "JSON object" in response.get_json()["error"]
+
+    def test_handler_failure_then_duplicate(
+        self, receiver: WebhookReceiver, client: FlaskClient, clock: Clock
+    ) -> None:
+        attempts: list[int] = []
+
+        @receiver.on("capsule.pause")
+        def flaky(event: CapsulePause) -> None:
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise RuntimeError("secret-bearing message must not leak")
+
+        first = post(client, clock)
+        assert first.status_code == 500
+        assert "must not leak" not in first.get_data(as_text=True)
+        clock.advance(10)
+        assert post(client, clock).status_code == 200
+        clock.advance(30)
+        third = post(client, clock)
+        assert third.get_json()["duplicate"] is True
+        assert len(attempts) == 2
+
+    def test_get_is_405(self, client: FlaskClient) -> None:
+        assert client.get(URL).status_code == 405
+
+
+def test_handlers_run_in_the_app_context(
+    receiver: WebhookReceiver, app: Flask, client: FlaskClient, clock: Clock
+) -> None:
+    app.config["TEAM_NAME"] = "ops"
+    seen: list[str] = []
+
+    @app.before_request
+    def set_user() -> None:
+        g.request_tag = "tagged"
+
+    @receiver.on("*")
+    def handler(event: Event) -> None:
+        seen.append(f"{current_app.config['TEAM_NAME']}/{g.request_tag}")
+
+    post(client, clock)
+    assert seen == ["ops/tagged"]
+
+
+def test_signals(receiver: WebhookReceiver, app: Flask, client: FlaskClient, clock: Clock) -> None:
+    log: list[tuple[str, int | None]] = []
+    receiver.add(lambda e: 1 / 0, "host.*")
+
+    def recorder(name: str) -> Any:
+        def record(sender: Flask, **extra: Any) -> None:
+            assert sender is app
+            response = extra.get("response")
+            log.append((name, response.status_code if response else extra["body_size"]))
+
+        return record
+
+    receivers = {
+        delivery_received: recorder("received"),
+        delivery_handled: recorder("handled"),
+        delivery_failed: recorder("failed"),
+        delivery_rejected: recorder("rejected"),
+    }
+    for signal, fn in receivers.items():
+        signal.connect(fn, app)
+    try:
+        post(client, clock)
+        post(client, clock, event_body("host.up", None))
+        client.post(URL, data=b"{}")
+    finally:
+        for signal, fn in receivers.items():
+            signal.disconnect(fn, app)
+    assert log == [
+        ("received", len(SAMPLE_BODY)),
+        ("handled", 200),
+        ("received", len(event_body("host.up", None))),
+        ("failed", 500),
+        ("received", 2),
+        ("rejected", 401),
+    ]
+
+
+class TestExtension:
+    def test_init_app_reads_config(self, clock: Clock) -> None:
+        webhooks = WrennWebhooks(clock=clock)
+        seen: list[str] = []
+
+        @webhooks.on("capsule.pause", outcome="error")
+        def alert(event: CapsulePause) -> None:
+            seen.append(event.resource.id)
+
+        app = Flask(__name__)
+        app.config["WRENN_WEBHOOK_SECRET"] = ["new-secret", SECRET]
+        app.config["WRENN_WEBHOOK_URL_PREFIX"] = "/hooks"
+        receiver = webhooks.init_app(app)
+        assert app.extensions["wrenn_webhooks"] is receiver
+        assert WrennWebhooks.receiver_for(app) is receiver
+        assert receiver.secret_count == 2
+        body, headers = signed(SAMPLE_BODY, clock)
+        response = app.test_client().post("/hooks/", data=body, headers=headers)
+        assert response.status_code == 200
+        assert seen == ["sb-2b7c4d1e0f9a8b7c6d5e4f3a2"]
+
+    def test_app_factory_pattern(self, clock: Clock) -> None:
+        webhooks = WrennWebhooks(clock=clock)
+        webhooks.add(lambda e: None)
+
+        def create_app(secret: str) -> Flask:
+            app = Flask(__name__)
+            app.config["WRENN_WEBHOOK_SECRET"] = secret
+            webhooks.init_app(app)
+            return app
+
+        one, two = create_app(SECRET), create_app("other")
+        body, headers = signed(SAMPLE_BODY, clock)
+        assert one.test_client().post(URL, data=body, headers=headers).status_code == 200
+        assert two.test_client().post(URL, data=body, headers=headers).status_code == 401
+
+    def test_constructor_with_app(self) -> None:
+        app = Flask(__name__)
+        app.config["WRENN_WEBHOOK_SECRET"] = SECRET
+        WrennWebhooks(app)
+        assert isinstance(app.extensions["wrenn_webhooks"], WebhookReceiver)
+
+    def test_missing_secret_is_a_configuration_error(self) -> None:
+        with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_SECRET"):
+            WrennWebhooks(Flask(__name__))
+
+    def test_late_registration_refused(self) -> None:
+        app = Flask(__name__)
+        app.config["WRENN_WEBHOOK_SECRET"] = SECRET
+        webhooks = WrennWebhooks(app)
+        with pytest.raises(ConfigurationError):
+            webhooks.add(lambda e: None)
+
+    @pytest.mark.parametrize("value", ["memory://", "sqlite:///{tmp}/idem.db", None])
+    def test_store_from_config(self, value: str | None, tmp_path: Any) -> None:
+        app = Flask(__name__)
+        app.config["WRENN_WEBHOOK_SECRET"] = SECRET
+        if value:
+            app.config["WRENN_WEBHOOK_STORE"] = value.format(tmp=tmp_path)
+        store = WrennWebhooks(app).receiver_for(app).store
+        expected = SQLiteIdempotencyStore if value and "sqlite" in value else MemoryIdempotencyStore
+        assert isinstance(store, expected)
+        if isinstance(store, SQLiteIdempotencyStore):
+            store.close()
+
+    def test_bad_store_url(self) -> None:
+        app = Flask(__name__)
+        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_STORE="postgres://x")
+        with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_STORE"):
+            WrennWebhooks(app)
+
+
+class _IterStream:
+    """A file-like object over an iterator, as a chunked upload arrives."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+def test_response_body_is_json(client: FlaskClient, clock: Clock) -> None:
+    assert json.loads(post(client, clock).get_data()) == {
+        "ok": True,
+        "event": "capsule.pause",
+        "handled": 0,
+    }

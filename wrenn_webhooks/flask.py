@@ -1,0 +1,177 @@
+"""The Flask adapter: a blueprint over ``WebhookReceiver.handle()``, and an extension.
+
+Two ways to mount it::
+
+    app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+
+or, with configuration from ``app.config``::
+
+    webhooks = WrennWebhooks()          # register handlers with @webhooks.on(...)
+    webhooks.init_app(app)              # reads WRENN_WEBHOOK_SECRET, mounts the route
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from blinker import Namespace
+from flask import Blueprint, Flask, current_app, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import ConfigurationError, PayloadTooLargeError
+from .receiver import Response, WebhookReceiver
+from .routing import Router
+from .stores import IdempotencyStore, MemoryIdempotencyStore, SQLiteIdempotencyStore
+
+__all__ = [
+    "WrennWebhooks",
+    "blueprint",
+    "delivery_failed",
+    "delivery_handled",
+    "delivery_received",
+    "delivery_rejected",
+]
+
+EXTENSION_KEY = "wrenn_webhooks"
+
+_signals = Namespace()
+delivery_received = _signals.signal("wrenn-delivery-received")
+"""Sent before verification with ``body_size``; sender is the app."""
+delivery_handled = _signals.signal("wrenn-delivery-handled")
+"""Sent for 2xx answers (handled, no handler, duplicate) with ``response``."""
+delivery_failed = _signals.signal("wrenn-delivery-failed")
+"""Sent for 5xx answers (a handler or the store failed) with ``response``."""
+delivery_rejected = _signals.signal("wrenn-delivery-rejected")
+"""Sent for 4xx answers (too large, bad signature, invalid body, in flight) with ``response``."""
+
+
+def blueprint(
+    receiver: WebhookReceiver | Callable[[], WebhookReceiver],
+    *,
+    name: str = "wrenn_webhooks",
+    path: str = "/",
+) -> Blueprint:
+    """Return a blueprint with one ``POST`` route that runs ``receiver.handle()``.
+
+    The raw body is read with ``request.get_data()`` before anything parses it,
+    and never past ``max_body_bytes``. Handlers run inside the request's
+    application context, so ``current_app`` and ``g`` work in them.
+
+    Args:
+        receiver: The receiver, or a function returning it (looked up per request).
+        name: The blueprint's name, unique within an app.
+        path: The route inside the blueprint's ``url_prefix``.
+    """
+    get_receiver = receiver if not isinstance(receiver, WebhookReceiver) else lambda: receiver
+    bp = Blueprint(name, __name__)
+
+    @bp.post(path)
+    def receive() -> ResponseReturnValue:
+        return _receive(get_receiver())
+
+    return bp
+
+
+def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    limit = receiver.max_body_bytes
+    size = request.content_length
+    delivery_received.send(app, body_size=size)
+    try:
+        if size is not None and size > limit:
+            raise RequestEntityTooLarge
+        # One byte past the limit: werkzeug stops a chunked body there (silently
+        # truncated), so a longer body shows as limit + 1 bytes, never more.
+        request.max_content_length = limit + 1
+        body = request.get_data(cache=False)
+        if len(body) > limit:
+            raise RequestEntityTooLarge
+    except RequestEntityTooLarge:
+        error = PayloadTooLargeError(f"body is larger than the {limit} bytes this receiver accepts")
+        response = Response(413, {"ok": False, "error": str(error)}, error=error)
+    else:
+        response = receiver.handle(body, request.headers)
+    status = response.status_code
+    signal = (
+        delivery_handled
+        if status < 300
+        else delivery_failed
+        if status >= 500
+        else delivery_rejected
+    )
+    signal.send(app, response=response)
+    return json.dumps(response.body), status, response.headers
+
+
+class WrennWebhooks(Router):
+    """Flask extension: a receiver configured from ``app.config``, mounted by ``init_app``.
+
+    Register handlers on the extension (``@webhooks.on(...)``) before
+    ``init_app``. Configuration keys:
+
+    - ``WRENN_WEBHOOK_SECRET`` (required): the secret, or a list during rotation.
+    - ``WRENN_WEBHOOK_URL_PREFIX``: where to mount, default ``/webhooks/wrenn``.
+    - ``WRENN_WEBHOOK_TOLERANCE``: seconds, default 300.
+    - ``WRENN_WEBHOOK_MAX_BODY_BYTES``: default 1 MiB.
+    - ``WRENN_WEBHOOK_STORE``: an ``IdempotencyStore``, ``"memory://"`` (default)
+      or ``"sqlite:///path/to/file.db"`` (shared by every worker process).
+
+    Keyword arguments given here override the configuration for every app.
+    """
+
+    def __init__(self, app: Flask | None = None, **receiver_options: Any) -> None:
+        super().__init__()
+        self._options = receiver_options
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> WebhookReceiver:
+        """Build the app's receiver from its config, store it, and mount the route.
+
+        Raises:
+            ConfigurationError: No secret configured, or an unknown store URL.
+        """
+        config = app.config
+        options: dict[str, Any] = {
+            "tolerance": config.get("WRENN_WEBHOOK_TOLERANCE", 300.0),
+            "max_body_bytes": config.get("WRENN_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
+            "idempotency": store_from_config(config.get("WRENN_WEBHOOK_STORE")),
+            **self._options,
+        }
+        secret: str | Sequence[str] | None = options.pop("secret", None) or config.get(
+            "WRENN_WEBHOOK_SECRET"
+        )
+        if not secret:
+            raise ConfigurationError(
+                "set app.config['WRENN_WEBHOOK_SECRET'] to the channel's secret"
+            )
+        receiver = WebhookReceiver(secret, **options)
+        receiver.include_router(self)
+        app.extensions[EXTENSION_KEY] = receiver
+        prefix = config.get("WRENN_WEBHOOK_URL_PREFIX", "/webhooks/wrenn")
+        app.register_blueprint(
+            blueprint(lambda: current_app.extensions[EXTENSION_KEY]), url_prefix=prefix
+        )
+        return receiver
+
+    @staticmethod
+    def receiver_for(app: Flask) -> WebhookReceiver:
+        """Return the receiver ``init_app`` built for ``app``."""
+        receiver: WebhookReceiver = app.extensions[EXTENSION_KEY]
+        return receiver
+
+
+def store_from_config(value: object) -> IdempotencyStore | None:
+    """Turn ``WRENN_WEBHOOK_STORE`` into a store (``None``: the receiver's default)."""
+    if value is None or isinstance(value, IdempotencyStore):
+        return value
+    if value == "memory://":
+        return MemoryIdempotencyStore()
+    if isinstance(value, str) and value.startswith("sqlite:///"):
+        return SQLiteIdempotencyStore(value.removeprefix("sqlite:///"))
+    raise ConfigurationError(
+        "WRENN_WEBHOOK_STORE must be 'memory://', 'sqlite:///path' or an IdempotencyStore"
+    )

@@ -1,0 +1,195 @@
+"""An idempotency store in one SQLite file, shared by every thread and process using it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from ..errors import ConfigurationError, StoreError
+from .base import DEFAULT_TTL, Claim, ClaimState
+
+__all__ = ["SQLiteIdempotencyStore"]
+
+_SCHEMA_VERSION = 1
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, completed TEXT NOT NULL,"
+    " done INTEGER NOT NULL, lease_until REAL NOT NULL, expires REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS records_expires ON records (expires)",
+    f"PRAGMA user_version = {_SCHEMA_VERSION}",
+)
+
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a forked child inherited. Kept and never closed: closing one would run
+SQLite's unlock and checkpoint code against locks that belong to the parent."""
+
+
+class _Handle:
+    """One thread's connection, closed when the thread ends and its locals are dropped."""
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn: sqlite3.Connection | None = conn
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None and self.pid == os.getpid():
+            conn.close()
+        elif conn is not None:
+            _INHERITED.append(conn)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class SQLiteIdempotencyStore:
+    """Keep records in a SQLite file, safe across threads and processes (gunicorn workers).
+
+    Each thread opens its own connection, and a forked child opens fresh ones rather than
+    reuse its parent's. The file uses WAL mode; every claim is one ``BEGIN IMMEDIATE``
+    transaction. Expired records are purged at most once per ``ttl / 10`` seconds.
+
+    Args:
+        path: The database file. Its directory must exist; the file is created if needed.
+        ttl: Seconds a record lives after its last change.
+        timeout: Seconds to wait for another writer before giving up with ``StoreError``.
+
+    Raises:
+        ConfigurationError: Bad arguments, a missing directory, or a file written by a
+            newer version of this package.
+        StoreError: The file cannot be opened or is not a database.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, ttl: float = DEFAULT_TTL, timeout: float = 5.0
+    ) -> None:
+        if not ttl > 0 or not timeout >= 0:
+            raise ConfigurationError("ttl must be positive and timeout not negative")
+        self.path = Path(path)
+        if str(path) in ("", ":memory:"):
+            raise ConfigurationError("SQLiteIdempotencyStore needs a file; use the memory store")
+        if not self.path.parent.is_dir():
+            raise ConfigurationError(f"directory of idempotency store {self.path} does not exist")
+        self.ttl = ttl
+        self.timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._purged_at = -math.inf
+        with self._transaction():
+            pass  # open now, so that a bad path or file fails here rather than on a request
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def claim(self, key: str, *, now: float, lease: float) -> Claim:
+        """Take a lease on ``key`` unless one is held or the key is done."""
+        with self._transaction() as conn:
+            if abs(now - self._purged_at) >= self.ttl / 10:  # abs: survive a clock set back
+                conn.execute("DELETE FROM records WHERE expires <= ?", (now,))
+                self._purged_at = now
+            row = conn.execute(
+                "SELECT completed, done, lease_until, expires FROM records WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or row[3] <= now:
+                completed: frozenset[str] = frozenset()
+                state = ClaimState.NEW
+            else:
+                completed = frozenset(json.loads(row[0]))
+                if row[1]:
+                    return Claim(ClaimState.DONE, completed)
+                if row[2] > now:
+                    return Claim(ClaimState.BUSY, completed)
+                state = ClaimState.RETRY
+            conn.execute(
+                "INSERT OR REPLACE INTO records VALUES (?, ?, 0, ?, ?)",
+                (key, json.dumps(sorted(completed)), now + lease, now + self.ttl),
+            )
+            return Claim(state, completed)
+
+    def complete(self, key: str, handler: str, *, now: float) -> None:
+        """Record that ``handler`` completed for ``key``."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT completed FROM records WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                completed = sorted(set(json.loads(row[0])) | {handler})
+                conn.execute(
+                    "UPDATE records SET completed = ?, expires = ? WHERE key = ?",
+                    (json.dumps(completed), now + self.ttl, key),
+                )
+
+    def release(self, key: str, *, done: bool, now: float) -> None:
+        """End the lease on ``key``; ``done`` marks it finished."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE records SET lease_until = 0, done = ?, expires = ? WHERE key = ?",
+                (int(done), now + self.ttl, key),
+            )
+
+    def close(self) -> None:
+        """Close this process's connections; a later call opens new ones.
+
+        Call it when no other thread is using the store.
+        """
+        with self._lock:
+            handles = list(self._handles)
+        for handle in handles:
+            handle.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the store's fault
+            reason = str(exc) or type(exc).__name__
+            raise StoreError(f"idempotency store {self.path} unavailable: {reason}") from exc
+        finally:
+            with suppress(sqlite3.Error):
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def _connection(self) -> sqlite3.Connection:
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None and handle.conn is not None and handle.pid == os.getpid():
+            return handle.conn
+        conn = self._open()
+        handle = self._local.handle = _Handle(conn)  # drops any older handle of this thread
+        with self._lock:
+            self._handles.add(handle)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version > _SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"idempotency store {self.path} has schema version {version}, newer than"
+                    f" {_SCHEMA_VERSION}: it was written by a newer wrenn-webhooks"
+                )
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if version < _SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
