@@ -1,34 +1,168 @@
-"""A minimal Wrenn webhook receiver: ``make run`` serves it on 127.0.0.1:8000."""
+"""An example Wrenn webhook receiver: alerts, audit logs and host tracking.
+
+Run it with ``make run`` (or ``python -m examples.receiver``), then send it an
+event from another terminal with the command it prints.
+
+Configuration, from the environment:
+
+- ``WRENN_WEBHOOK_SECRET``: the channel's secret (a development secret otherwise).
+  Several, comma-separated, during a rotation: ``new,old``.
+- ``WRENN_WEBHOOK_STORE``: ``sqlite:///wrenn-idempotency.db`` to share
+  deduplication between worker processes (see ``examples/gunicorn.conf.py``).
+- ``HOST``, ``PORT``: where ``python -m examples.receiver`` listens.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
-from flask import Flask, request
+from flask import Flask
 
-from wrenn_webhooks import SignatureError, WrennWebhookError, parse_event, verify
+from wrenn_webhooks import (
+    CapsuleCreate,
+    CapsuleDestroy,
+    CapsulePause,
+    CapsuleResume,
+    ChannelTest,
+    Delivery,
+    Event,
+    HostDown,
+    HostUp,
+    SnapshotCreate,
+    SnapshotDelete,
+    WebhookReceiver,
+)
+from wrenn_webhooks.flask import blueprint
+from wrenn_webhooks.stores import store_from_url
 
-DEV_SECRET = "dev-secret-change-me"
-SECRET = os.environ.get("WRENN_WEBHOOK_SECRET", DEV_SECRET)
+# For local development only: Wrenn generates a secret like this per channel.
+DEV_SECRET = "d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7a"
 
-app = Flask(__name__)
+SECRETS = os.environ.get("WRENN_WEBHOOK_SECRET", DEV_SECRET).split(",")
+STORE = os.environ.get("WRENN_WEBHOOK_STORE")
+
+log = logging.getLogger("examples.receiver")
+
+receiver = WebhookReceiver(SECRETS, idempotency=store_from_url(STORE) if STORE else None)
 
 
-@app.post("/webhooks/wrenn")
-def receive() -> tuple[dict[str, object], int]:
-    body = request.get_data()
-    try:
-        verify(body, request.headers, SECRET)
-        event = parse_event(body)
-    except SignatureError as exc:
-        return {"error": str(exc)}, exc.status_code
-    except WrennWebhookError as exc:
-        return {"error": str(exc)}, exc.status_code
-    app.logger.warning("received %s (%s)", event.event, event.outcome)
-    return {"ok": True}, 200
+class HostBoard:
+    """Which hosts are down right now (a real app would use its database)."""
+
+    def __init__(self) -> None:
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+
+    def mark(self, host_id: str, *, up: bool) -> None:
+        with self._lock:
+            (self._down.discard if up else self._down.add)(host_id)
+
+    def down(self) -> list[str]:
+        with self._lock:
+            return sorted(self._down)
+
+
+hosts = HostBoard()
+
+
+@receiver.on("capsule.create")
+def capsule_created(event: CapsuleCreate) -> None:
+    if event.outcome == "error":
+        log.error("capsule %s failed to start: %s", event.capsule_id, event.error)
+    else:
+        log.info("capsule %s started from template %s", event.capsule_id, event.template)
+
+
+@receiver.on("capsule.pause", outcome="error")
+def alert_failed_pause(event: CapsulePause, delivery: Delivery) -> None:
+    # Page someone: a capsule that cannot pause keeps costing money.
+    log.error(
+        "ALERT capsule %s failed to pause (%s): %s [delivery %s%s]",
+        event.capsule_id,
+        event.reason or "requested",
+        event.error,
+        delivery.delivery_id,
+        ", redelivery" if delivery.redelivery else "",
+    )
+
+
+@receiver.on("capsule.pause", outcome="success")
+def capsule_paused(event: CapsulePause) -> None:
+    log.info("capsule %s paused (%s)", event.capsule_id, event.reason or "by request")
+
+
+@receiver.on("capsule.resume")
+def capsule_resumed(event: CapsuleResume) -> None:
+    level = logging.ERROR if event.outcome == "error" else logging.INFO
+    log.log(level, "capsule %s resume: %s %s", event.capsule_id, event.outcome, event.error or "")
+
+
+@receiver.on("capsule.destroy")
+def audit_destroy(event: CapsuleDestroy) -> None:
+    who = event.actor.name or event.actor.id or event.actor.type
+    log.info("AUDIT capsule %s destroyed by %s, reason: %s", event.capsule_id, who, event.reason)
+
+
+@receiver.on(["template.snapshot.create", "template.snapshot.delete"])
+def snapshots(event: SnapshotCreate | SnapshotDelete) -> None:
+    log.info("template %s: %s %s", event.template_name, event.event, event.outcome)
+
+
+@receiver.on("host.up")
+def host_up(event: HostUp) -> None:
+    hosts.mark(event.host_id, up=True)
+    log.info("host %s is up; down now: %s", event.host_id, hosts.down())
+
+
+@receiver.on("host.down")
+def host_down(event: HostDown) -> None:
+    hosts.mark(event.host_id, up=False)
+    log.warning("host %s is DOWN; down now: %s", event.host_id, hosts.down())
+
+
+@receiver.on("channel.test")
+def channel_test(event: ChannelTest) -> None:
+    log.info("channel test received: the webhook is wired up")
+
+
+@receiver.on("*", outcome="error")
+def count_failures(event: Event) -> None:
+    log.debug("failure of %s on %s", event.event, event.resource.id)
+
+
+def create_app() -> Flask:
+    """The Flask app: the webhook route plus a health check."""
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, object]:
+        return {"ok": True, "hosts_down": hosts.down()}
+
+    return app
+
+
+app = create_app()
+
+
+def main() -> None:
+    """Serve the example on 127.0.0.1:8000 (``HOST``/``PORT`` to change)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
+    url = f"http://{host}:{port}/webhooks/wrenn"
+    shown = SECRETS[0] if SECRETS == [DEV_SECRET] else "(from $WRENN_WEBHOOK_SECRET)"
+    print(f"Wrenn webhook receiver listening on {url}", flush=True)
+    print(f"Expecting secret: {shown}", flush=True)
+    if SECRETS == [DEV_SECRET]:
+        print(
+            f"Try: .venv/bin/wrenn-webhooks send {url} --secret {DEV_SECRET} "
+            "--event capsule.pause --outcome error",
+            flush=True,
+        )
+    app.run(host=host, port=port)
 
 
 if __name__ == "__main__":
-    print("Wrenn webhook receiver on http://127.0.0.1:8000/webhooks/wrenn")
-    print(f"expecting secret: {'$WRENN_WEBHOOK_SECRET' if SECRET != DEV_SECRET else SECRET}")
-    app.run(host="127.0.0.1", port=8000)
+    main()

@@ -269,7 +269,7 @@ class TestExtension:
     def test_bad_store_url(self) -> None:
         app = Flask(__name__)
         app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_STORE="postgres://x")
-        with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_STORE"):
+        with pytest.raises(ConfigurationError, match="'postgres'"):
             WrennWebhooks(app)
 
 
@@ -293,6 +293,20 @@ class _IterStream:
 
     def readline(self, size: int = -1) -> bytes:
         return self.read(size)
+
+
+@pytest.mark.parametrize("path", ["/webhooks/wrenn", "/webhooks/wrenn/"])
+def test_no_slash_redirect(client: FlaskClient, clock: Clock, path: str) -> None:
+    # Wrenn does not follow redirects: both spellings must be answered directly.
+    body, headers = signed(SAMPLE_BODY, clock)
+    assert client.post(path, data=body, headers=headers).status_code == 200
+
+
+def test_mounted_without_prefix(receiver: WebhookReceiver, clock: Clock) -> None:
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(receiver))
+    body, headers = signed(SAMPLE_BODY, clock)
+    assert app.test_client().post("/", data=body, headers=headers).status_code == 200
 
 
 def test_response_body_is_json(client: FlaskClient, clock: Clock) -> None:

@@ -18,13 +18,14 @@ from typing import Any
 
 from blinker import Namespace
 from flask import Blueprint, Flask, current_app, request
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ConfigurationError, PayloadTooLargeError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
-from .stores import IdempotencyStore, MemoryIdempotencyStore, SQLiteIdempotencyStore
+from .stores import IdempotencyStore, store_from_url
 
 __all__ = [
     "WrennWebhooks",
@@ -52,7 +53,7 @@ def blueprint(
     receiver: WebhookReceiver | Callable[[], WebhookReceiver],
     *,
     name: str = "wrenn_webhooks",
-    path: str = "/",
+    path: str | None = None,
 ) -> Blueprint:
     """Return a blueprint with one ``POST`` route that runs ``receiver.handle()``.
 
@@ -63,15 +64,23 @@ def blueprint(
     Args:
         receiver: The receiver, or a function returning it (looked up per request).
         name: The blueprint's name, unique within an app.
-        path: The route inside the blueprint's ``url_prefix``.
+        path: The route inside the blueprint's ``url_prefix``. By default the
+            prefix itself, with or without a trailing slash: Wrenn does not
+            follow redirects, so a slash redirect would lose every delivery.
     """
     get_receiver = receiver if not isinstance(receiver, WebhookReceiver) else lambda: receiver
     bp = Blueprint(name, __name__)
 
-    @bp.post(path)
     def receive() -> ResponseReturnValue:
         return _receive(get_receiver())
 
+    def register(state: BlueprintSetupState) -> None:
+        rule = path if path is not None else "" if state.url_prefix else "/"
+        state.add_url_rule(
+            rule, endpoint="receive", view_func=receive, methods=["POST"], strict_slashes=False
+        )
+
+    bp.record(register)
     return bp
 
 
@@ -168,10 +177,6 @@ def store_from_config(value: object) -> IdempotencyStore | None:
     """Turn ``WRENN_WEBHOOK_STORE`` into a store (``None``: the receiver's default)."""
     if value is None or isinstance(value, IdempotencyStore):
         return value
-    if value == "memory://":
-        return MemoryIdempotencyStore()
-    if isinstance(value, str) and value.startswith("sqlite:///"):
-        return SQLiteIdempotencyStore(value.removeprefix("sqlite:///"))
-    raise ConfigurationError(
-        "WRENN_WEBHOOK_STORE must be 'memory://', 'sqlite:///path' or an IdempotencyStore"
-    )
+    if isinstance(value, str):
+        return store_from_url(value)
+    raise ConfigurationError("WRENN_WEBHOOK_STORE must be a store URL or an IdempotencyStore")

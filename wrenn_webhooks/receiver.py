@@ -116,27 +116,15 @@ class WebhookReceiver(Router):
         """How many secrets are accepted (never the secrets themselves)."""
         return len(self._secrets)
 
-    def include_router(self, router: Router) -> None:
-        """Add every handler registered on ``router``, which then accepts no more."""
-        self._check_setup()
-        for route in router.routes:
-            self._routes.append(dataclasses.replace(route, name=self._unique_name(route.name)))
-        router._seal("include_router()")
-
     def on_error(self, observer: ErrorObserver) -> ErrorObserver:
         """Register ``observer(exc, event, delivery)`` for handler failures.
 
         Observers see every failure before the 500 answer; their own errors are
         logged and otherwise ignored. Usable as a decorator.
         """
-        self._check_setup()
+        self._check_open()
         self._error_observers.append(observer)
         return observer
-
-    def add(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Register a handler; see ``Router.add``."""
-        self._check_setup()
-        super().add(handler, *args, **kwargs)
 
     def handle(self, body: bytes, headers: HeaderSource) -> Response:
         """Run one delivery through the pipeline and say what to answer.
@@ -289,17 +277,10 @@ class WebhookReceiver(Router):
             )
         return response
 
-    def _check_setup(self) -> None:
-        if self._serving:
-            raise ConfigurationError(
-                "cannot change a WebhookReceiver after it handled its first delivery; "
-                "register every handler at start-up"
-            )
-
     def _start_serving(self) -> None:
         with self._lock:
             self._serving = True
-            self._seal("the receiver handled its first delivery")
+            self._seal("it handled its first delivery")
 
 
 def _ok(event: Event, delivery: Delivery, *, handled: int, duplicate: bool = False) -> Response:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import warnings
@@ -115,11 +116,7 @@ class Router:
         Warns:
             UnknownEventTypeWarning: A pattern matches no known event type.
         """
-        if self._sealed_by:
-            raise ConfigurationError(
-                f"cannot register handlers on {type(self).__name__} after {self._sealed_by}; "
-                "register every handler at start-up"
-            )
+        self._check_open()
         patterns = _patterns(event)
         wanted = _outcome(outcome)
         _check_reachable(patterns, wanted)
@@ -213,6 +210,20 @@ class Router:
             return handler
 
         return decorator
+
+    def include_router(self, router: Router) -> None:
+        """Add every handler registered on ``router``, which then accepts no more."""
+        self._check_open()
+        for route in router.routes:
+            self._routes.append(dataclasses.replace(route, name=self._unique_name(route.name)))
+        router._seal("include_router()")
+
+    def _check_open(self) -> None:
+        if self._sealed_by:
+            raise ConfigurationError(
+                f"cannot register handlers on this {type(self).__name__} after "
+                f"{self._sealed_by}; register every handler at start-up"
+            )
 
     def _unique_name(self, name: str) -> str:
         # Completion is recorded by name, so two handlers must never share one.

@@ -1,0 +1,1 @@
+"""Handlers split across modules with ``Router``; ``app.py`` puts them together."""
