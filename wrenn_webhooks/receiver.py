@@ -26,6 +26,7 @@ from .errors import (
     WrennWebhookError,
 )
 from .events import Event, parse_event
+from .inbox.base import Inbox
 from .routing import Route, Router
 from .signature import DEFAULT_TOLERANCE, Delivery, secrets_tuple, verify
 from .stores.base import DEFAULT_LEASE, ClaimState, IdempotencyStore
@@ -73,6 +74,8 @@ class WebhookReceiver(Router):
         max_body_bytes: Larger bodies get 413 before any HMAC work.
         idempotency: Where per-body records live; default a bounded
             ``MemoryIdempotencyStore``. Use a shared store with several processes.
+        inbox: Durable mode: store each verified event in this inbox, answer
+            202 at once, and let workers run the handlers (with retries).
         lease: Seconds a claim holds off concurrent redeliveries (409).
         clock: Returns POSIX seconds; inject one in tests.
 
@@ -87,6 +90,7 @@ class WebhookReceiver(Router):
         tolerance: float | timedelta = DEFAULT_TOLERANCE,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         idempotency: IdempotencyStore | None = None,
+        inbox: Inbox | None = None,
         lease: float = DEFAULT_LEASE,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +106,7 @@ class WebhookReceiver(Router):
             MemoryIdempotencyStore() if idempotency is None else idempotency
         )
         self.lease = lease
+        self.inbox = inbox
         self.clock = clock
         self._error_observers: list[ErrorObserver] = []
         self._matches: dict[tuple[str, str | None], tuple[Route, ...]] = {}
@@ -136,6 +141,7 @@ class WebhookReceiver(Router):
         | situation                                          | status |
         |----------------------------------------------------|--------|
         | handled, or no handler matches (unknown types too) | 200    |
+        | stored in the inbox (inbox mode; duplicates too)   | 202    |
         | exact redelivery of an event already handled       | 200, ``duplicate: true`` |
         | body larger than ``max_body_bytes``                | 413    |
         | signature or timestamp missing, malformed, stale   | 401    |
@@ -163,22 +169,33 @@ class WebhookReceiver(Router):
             return self._finish(
                 started, Response(exc.status_code, {"ok": False, "error": str(exc)}, error=exc)
             )
-        routes = self._routes_for(event)
+        routes = self.routes_for(event)
         if not routes:
             return self._finish(started, _ok(event, delivery, handled=0))
         try:
+            if self.inbox is not None:
+                return self._finish(started, self._enqueue(body, event, delivery))
             return self._finish(started, self._dispatch(body, event, delivery, routes))
         except StoreError as exc:
-            logger.error("idempotency store failed: %s", exc)
+            logger.error("store failed: %s", exc)
             response = Response(
                 503,
-                {"ok": False, "error": "idempotency store unavailable; retry later"},
+                {"ok": False, "error": "storage unavailable; retry later"},
                 {**_JSON, "Retry-After": "10"},
                 event,
                 delivery,
                 exc,
             )
             return self._finish(started, response)
+
+    def _enqueue(self, body: bytes, event: Event, delivery: Delivery) -> Response:
+        assert self.inbox is not None
+        key = hashlib.sha256(body).hexdigest()
+        stored = self.inbox.put(key, body, event, delivery, now=self.clock())
+        answer: dict[str, Any] = {"ok": True, "event": event.event, "queued": True}
+        if not stored:
+            answer["duplicate"] = True
+        return Response(202, answer, dict(_JSON), event, delivery)
 
     def _dispatch(
         self, body: bytes, event: Event, delivery: Delivery, routes: tuple[Route, ...]
@@ -198,31 +215,19 @@ class WebhookReceiver(Router):
             )
         if claim.state is ClaimState.RETRY:
             delivery = dataclasses.replace(delivery, redelivery=True)
-        failures: list[tuple[str, BaseException]] = []
-        handled = 0
         finished = False
+        failures: list[tuple[str, BaseException]] = []
+
+        def completed(name: str) -> None:
+            if len(routes) > 1:  # with one handler, release(done=True) says it all
+                store.complete(key, name, now=self.clock())
+
         try:
-            for route in routes:
-                if route.name in claim.completed:
-                    continue
-                try:
-                    self._call(route, event, delivery)
-                except Exception as exc:
-                    failures.append((route.name, exc))
-                    logger.exception(
-                        "handler %s failed for %s (delivery %s)",
-                        route.name,
-                        event.event,
-                        delivery.delivery_id,
-                    )
-                    self._observe(exc, event, delivery)
-                else:
-                    handled += 1
-                    if len(routes) > 1:  # with one handler, release(done=True) says it
-                        store.complete(key, route.name, now=self.clock())
+            failures = self.run_handlers(event, delivery, routes, claim.completed, completed)
             finished = True
         finally:
             store.release(key, done=finished and not failures, now=self.clock())
+        handled = sum(r.name not in claim.completed for r in routes) - len(failures)
         if not failures:
             return _ok(event, delivery, handled=handled)
         error = HandlerError(
@@ -233,6 +238,38 @@ class WebhookReceiver(Router):
         return Response(
             500, {"ok": False, "error": str(error)}, dict(_JSON), event, delivery, error
         )
+
+    def run_handlers(
+        self,
+        event: Event,
+        delivery: Delivery,
+        routes: Sequence[Route],
+        skip: frozenset[str] = frozenset(),
+        completed: Callable[[str], object] = lambda name: None,
+    ) -> list[tuple[str, BaseException]]:
+        """Run ``routes`` in order, skipping names in ``skip``; return the failures.
+
+        Every handler runs even when an earlier one fails; ``completed(name)``
+        is called after each success, and error observers see each failure.
+        """
+        failures: list[tuple[str, BaseException]] = []
+        for route in routes:
+            if route.name in skip:
+                continue
+            try:
+                self._call(route, event, delivery)
+            except Exception as exc:
+                failures.append((route.name, exc))
+                logger.exception(
+                    "handler %s failed for %s (delivery %s)",
+                    route.name,
+                    event.event,
+                    delivery.delivery_id,
+                )
+                self._observe(exc, event, delivery)
+            else:
+                completed(route.name)
+        return failures
 
     def _call(self, route: Route, event: Event, delivery: Delivery) -> None:
         args = (event, delivery) if route.wants_delivery else (event,)
@@ -247,7 +284,8 @@ class WebhookReceiver(Router):
             except Exception:
                 logger.exception("error observer %r failed", observer)
 
-    def _routes_for(self, event: Event) -> tuple[Route, ...]:
+    def routes_for(self, event: Event) -> tuple[Route, ...]:
+        """The handlers that ``event`` goes to, in registration order, each once."""
         outcome = event.outcome if event.outcome is None else str(event.outcome)
         cache_key = (event.event, outcome)
         routes = self._matches.get(cache_key)
