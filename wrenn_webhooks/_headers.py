@@ -15,6 +15,13 @@ DELIVERY = "X-Wrenn-Delivery"
 SIGNATURE_AS_SENT = "X-WRENN-SIGNATURE"
 NAMES = (SIGNATURE, TIMESTAMP, DELIVERY)
 _LOWER = tuple(name.lower() for name in NAMES)
+# Spellings tried with .get() before folding every header: canonical (what
+# werkzeug answers case-insensitively), as Wrenn sends it, and lower case
+# (HTTP/2, ASGI).
+_SPELLINGS = tuple(
+    dict.fromkeys((name, SIGNATURE_AS_SENT if name == SIGNATURE else name, name.lower()))
+    for name in NAMES
+)
 
 
 class _HasItems(Protocol):
@@ -37,7 +44,14 @@ def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
         MalformedHeaderError: A Wrenn header's value is neither ``str`` nor ``bytes``.
     """
     get = getattr(headers, "get", None)
-    values: list[object] = [get(name) for name in NAMES] if callable(get) else [None, None, None]
+    values: list[object] = [None, None, None]
+    if callable(get):
+        for index, spellings in enumerate(_SPELLINGS):
+            for spelling in spellings:
+                value = get(spelling)
+                if value is not None:
+                    values[index] = value
+                    break
     if None in values:
         items = headers.items() if hasattr(headers, "items") else headers
         folded: dict[str, object] = {}

@@ -1,12 +1,47 @@
-"""The ``wrenn-webhooks`` command line (click, which Flask already brings)."""
+"""The ``wrenn-webhooks`` command line (click, which Flask already brings).
+
+``send`` delivers events exactly as Wrenn's Go sender does, ``serve`` is a
+local receiver that prints what arrives, ``verify`` checks a captured request,
+``events`` lists the event types, ``secret`` makes a new secret.
+"""
 
 from __future__ import annotations
 
+import http.client
+import json
+import secrets as _secrets
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
 import click
 
-from . import __version__
+from . import __version__, _headers
+from .encoding import encode_event
+from .errors import SignatureError, WrennWebhookError
+from .events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event, parse_event
+from .signature import DEFAULT_TOLERANCE, parse_timestamp, sign, verify
 
 __all__ = ["cli", "main"]
+
+SECRET_ENV = "WRENN_WEBHOOK_SECRET"
+WRENN_TIMEOUT = 10.0
+"""Seconds Wrenn's HTTP client waits for an answer."""
+WRENN_RETRY_DELAYS = (10.0, 30.0)
+"""Seconds Wrenn waits before its second and third attempts."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _secret_option(f: F) -> F:
+    return click.option(
+        "--secret",
+        envvar=SECRET_ENV,
+        required=True,
+        help=f"The channel secret (or ${SECRET_ENV}).",
+    )(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +50,289 @@ def cli() -> None:
     """Receive, send and inspect Wrenn webhooks."""
 
 
+# --- send -------------------------------------------------------------------
+
+
+def _metadata(pairs: Sequence[str]) -> dict[str, str]:
+    metadata = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--metadata")
+        metadata[key] = value
+    return metadata
+
+
+def _delays(value: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter("give seconds separated by commas, such as 10,30") from None
+    if any(delay < 0 for delay in delays):
+        raise click.BadParameter("delays cannot be negative")
+    return delays
+
+
+def post_like_wrenn(
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float = WRENN_TIMEOUT
+) -> tuple[int | None, str]:
+    """POST once as Wrenn's client does: JSON, a timeout, no redirects followed.
+
+    Returns the status (``None`` when no answer came) and a short description.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="URL")
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request(
+            "POST", path, body=body, headers={"Content-Type": "application/json", **headers}
+        )
+        response = connection.getresponse()
+        text = response.read(2048).decode("utf-8", "replace").strip()
+        return response.status, f"{response.status} {response.reason} {text}".strip()
+    except TimeoutError:
+        return None, f"no answer within {timeout:g} s"
+    except OSError as exc:
+        return None, f"connection failed: {exc.strerror or exc}"
+    finally:
+        connection.close()
+
+
+@cli.command()
+@click.argument("url")
+@_secret_option
+@click.option("--event", "event_type", default="capsule.pause", show_default=True)
+@click.option("--outcome", type=click.Choice(["success", "error"]), default=None)
+@click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE")
+@click.option("--error", "error_message", default=None, help="The failure reason.")
+@click.option("--team-id", default=None)
+@click.option(
+    "--body-file",
+    type=click.File("rb"),
+    default=None,
+    help="Send these exact bytes instead of a built event ('-' for stdin).",
+)
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--retry", is_flag=True, help="Retry failures after 10 s and 30 s, as Wrenn does.")
+@click.option(
+    "--retry-delays",
+    default="10,30",
+    show_default=True,
+    callback=lambda ctx, param, value: _delays(value),
+    help="Seconds between attempts with --retry.",
+)
+@click.option("--timeout", default=WRENN_TIMEOUT, show_default=True, type=float)
+def send(
+    url: str,
+    secret: str,
+    event_type: str,
+    outcome: str | None,
+    metadata: tuple[str, ...],
+    error_message: str | None,
+    team_id: str | None,
+    body_file: Any,
+    count: int,
+    retry: bool,
+    retry_delays: tuple[float, ...],
+    timeout: float,
+) -> None:
+    """Deliver realistic events to URL exactly as Wrenn does (like `stripe trigger`).
+
+    Same JSON bytes as Go's encoding/json, same headers, a 10 s timeout, no
+    redirects followed. Every attempt is signed afresh with a new delivery id.
+    """
+    from .testing import make_event
+
+    fixed_body = body_file.read() if body_file is not None else None
+    overrides: dict[str, Any] = {}
+    if metadata:
+        overrides["metadata"] = _metadata(metadata)
+    if team_id is not None:
+        overrides["team_id"] = team_id
+    if outcome is not None:
+        overrides["outcome"] = outcome
+    failed = 0
+    for number in range(1, count + 1):
+        if fixed_body is not None:
+            body, label = fixed_body, f"{len(fixed_body)} bytes from file"
+        else:
+            event = make_event(event_type, **overrides)
+            if error_message is not None:
+                event = event.model_copy(update={"error": error_message})
+            body, label = encode_event(event), f"{event.event} {event.outcome or ''}".strip()
+        delays = (0.0, *retry_delays) if retry else (0.0,)
+        for attempt, delay in enumerate(delays, start=1):
+            if delay:
+                click.echo(f"  retrying in {delay:g} s")
+                time.sleep(delay)
+            headers = sign(body, secret)
+            status, description = post_like_wrenn(url, body, headers, timeout=timeout)
+            prefix = f"event {number}/{count} ({label}) attempt {attempt}"
+            click.echo(f"{prefix}: {description}")
+            if status is not None and 200 <= status < 300:
+                break
+        else:
+            failed += 1
+    if failed:
+        raise click.ClickException(f"{failed} of {count} events were not accepted")
+
+
+# --- serve ------------------------------------------------------------------
+
+
+def describe(event: Event, delivery_id: str | None = None) -> str:
+    """Render an event as a readable block of text."""
+    actor = event.actor
+    who = " ".join(str(part) for part in (actor.type, actor.id, actor.name) if part)
+    lines = [
+        f"── {event.event}  {event.outcome or ''}  {event.timestamp:%Y-%m-%dT%H:%M:%SZ}".rstrip()
+        + (f"  (delivery {delivery_id})" if delivery_id else ""),
+        f"   team      {event.team_id}",
+        f"   actor     {who}",
+        f"   resource  {event.resource.type} {event.resource.id}",
+    ]
+    if event.metadata:
+        pairs = ", ".join(f"{key}={value}" for key, value in sorted(event.metadata.items()))
+        lines.append(f"   metadata  {pairs}")
+    if event.error:
+        lines.append(f"   error     {event.error}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--path", default="/", show_default=True, help="Where to accept deliveries.")
+@_secret_option
+def serve(host: str, port: int, path: str, secret: str) -> None:
+    """Run a local receiver that verifies every delivery and prints each event."""
+    from flask import Flask
+    from werkzeug.serving import make_server
+
+    from .flask import blueprint, delivery_rejected
+    from .receiver import Response, WebhookReceiver
+    from .signature import Delivery
+
+    receiver = WebhookReceiver(secret)
+
+    @receiver.on("*")
+    def show(event: Event, delivery: Delivery) -> None:
+        click.echo(describe(event, delivery.delivery_id))
+
+    app = Flask("wrenn_webhooks.serve")
+    app.register_blueprint(blueprint(receiver), url_prefix=path.rstrip("/") or None)
+
+    def rejected(sender: Flask, response: Response, **_: Any) -> None:
+        click.echo(f"✗ rejected ({response.status_code}): {response.body['error']}", err=True)
+
+    delivery_rejected.connect(rejected, app)
+    server = make_server(host, port, app, threaded=True)
+    shown_path = path if path.startswith("/") else f"/{path}"
+    click.echo(f"Listening on http://{host}:{server.server_port}{shown_path}  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()
+
+
+# --- verify -----------------------------------------------------------------
+
+
+@cli.command("verify")
+@_secret_option
+@click.option("--timestamp", required=True, help="The X-Wrenn-Timestamp value.")
+@click.option("--signature", required=True, help="The X-Wrenn-Signature value.")
+@click.option(
+    "--tolerance",
+    default=DEFAULT_TOLERANCE,
+    show_default=True,
+    type=float,
+    help="Seconds the timestamp may be off from now.",
+)
+@click.option("--ignore-age", is_flag=True, help="Check the signature of an old capture.")
+@click.argument("body_file", type=click.File("rb"), default="-")
+def verify_command(
+    secret: str,
+    timestamp: str,
+    signature: str,
+    tolerance: float,
+    ignore_age: bool,
+    body_file: Any,
+) -> None:
+    """Say whether a captured request's signature is valid, or exactly why not.
+
+    BODY_FILE holds the exact raw body ('-', the default, reads stdin).
+    """
+    body = body_file.read()
+    headers = {_headers.SIGNATURE: signature, _headers.TIMESTAMP: timestamp}
+    try:
+        now = parse_timestamp(timestamp) if ignore_age else None
+        delivery = verify(body, headers, secret, tolerance=tolerance, now=now)
+    except SignatureError as exc:
+        raise click.ClickException(f"invalid: {exc}") from None
+    click.echo(f"valid: signed at {delivery.timestamp:%Y-%m-%dT%H:%M:%SZ}")
+    try:
+        event = parse_event(body)
+    except WrennWebhookError as exc:
+        click.echo(f"but the body is not a valid event: {exc}")
+    else:
+        click.echo(describe(event))
+
+
+# --- events and secret ------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def events(as_json: bool) -> None:
+    """List the event types, their outcomes, resource types and metadata keys."""
+    rows = [
+        (
+            kind,
+            "success/error" if cls.has_outcome else "-",
+            cls.resource_type,
+            list(cls.metadata_keys),
+            cls.subscribable,
+        )
+        for kind, cls in EVENT_CLASSES.items()
+    ]
+    if as_json:
+        fields = ("event", "outcome", "resource", "metadata", "subscribable")
+        click.echo(json.dumps([dict(zip(fields, row, strict=True)) for row in rows], indent=2))
+        return
+    click.echo(f"{'EVENT':<26} {'OUTCOME':<14} {'RESOURCE':<9} {'METADATA':<16} WEBHOOKS")
+    for kind, outcome, resource, keys, subscribable in rows:
+        click.echo(
+            f"{kind:<26} {outcome:<14} {resource:<9} {','.join(keys) or '-':<16} "
+            f"{'yes' if subscribable else 'no'}"
+        )
+    click.echo(f"\nFrom newer servers (parsed as Event): {', '.join(sorted(NEWER_EVENT_TYPES))}")
+    click.echo(f"From 0.1.x servers (parsed as Event): {', '.join(sorted(LEGACY_EVENT_TYPES))}")
+
+
+@cli.command()
+def secret() -> None:
+    """Print a new secret in Wrenn's format: 64 hex characters (32 random bytes)."""
+    click.echo(_secrets.token_hex(32))
+
+
 def main() -> None:
-    """Run the command line."""
-    cli()
+    """Run the command line; errors are one line on stderr, never a traceback."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (WrennWebhookError, OSError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

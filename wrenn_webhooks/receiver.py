@@ -28,7 +28,7 @@ from .errors import (
 from .events import Event, parse_event
 from .inbox.base import Inbox
 from .routing import Route, Router
-from .signature import DEFAULT_TOLERANCE, Delivery, secrets_tuple, verify
+from .signature import DEFAULT_TOLERANCE, Delivery, Verifier
 from .stores.base import DEFAULT_LEASE, ClaimState, IdempotencyStore
 from .stores.memory import MemoryIdempotencyStore
 
@@ -95,12 +95,9 @@ class WebhookReceiver(Router):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
-        self._secrets = secrets_tuple(secret)
-        self.tolerance = (
-            tolerance.total_seconds() if isinstance(tolerance, timedelta) else float(tolerance)
-        )
-        if not self.tolerance > 0 or max_body_bytes < 1 or not lease > 0:
-            raise ConfigurationError("tolerance, max_body_bytes and lease must be positive")
+        self._verify = Verifier(secret, tolerance)
+        if max_body_bytes < 1 or not lease > 0:
+            raise ConfigurationError("max_body_bytes and lease must be positive")
         self.max_body_bytes = max_body_bytes
         self.store: IdempotencyStore = (
             MemoryIdempotencyStore() if idempotency is None else idempotency
@@ -114,12 +111,17 @@ class WebhookReceiver(Router):
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<WebhookReceiver {len(self._routes)} handlers, {len(self._secrets)} secret(s)>"
+        return f"<WebhookReceiver {len(self._routes)} handlers, {self.secret_count} secret(s)>"
 
     @property
     def secret_count(self) -> int:
         """How many secrets are accepted (never the secrets themselves)."""
-        return len(self._secrets)
+        return self._verify.secret_count
+
+    @property
+    def tolerance(self) -> float:
+        """Seconds the signed timestamp may be off, either way."""
+        return self._verify.tolerance
 
     def on_error(self, observer: ErrorObserver) -> ErrorObserver:
         """Register ``observer(exc, event, delivery)`` for handler failures.
@@ -161,9 +163,7 @@ class WebhookReceiver(Router):
                 raise PayloadTooLargeError(
                     f"body is larger than the {self.max_body_bytes} bytes this receiver accepts"
                 )
-            delivery = verify(
-                body, headers, self._secrets, tolerance=self.tolerance, now=self.clock()
-            )
+            delivery = self._verify(body, headers, self.clock())
             event = parse_event(body)
         except WrennWebhookError as exc:
             return self._finish(
