@@ -15,13 +15,6 @@ DELIVERY = "X-Wrenn-Delivery"
 SIGNATURE_AS_SENT = "X-WRENN-SIGNATURE"
 NAMES = (SIGNATURE, TIMESTAMP, DELIVERY)
 _LOWER = tuple(name.lower() for name in NAMES)
-# Spellings tried with .get() before folding every header: canonical (what
-# werkzeug answers case-insensitively), as Wrenn sends it, and lower case
-# (HTTP/2, ASGI).
-_SPELLINGS = tuple(
-    dict.fromkeys((name, SIGNATURE_AS_SENT if name == SIGNATURE else name, name.lower()))
-    for name in NAMES
-)
 
 
 class _HasItems(Protocol):
@@ -36,23 +29,25 @@ def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
     """Return the signature, timestamp and delivery values, ``None`` where absent.
 
     ``.get()`` with the canonical spelling is tried first: that is what
-    werkzeug's case-insensitive ``Headers`` answer fastest. Anything it misses
-    is looked up in a lower-cased copy, so a plain ``dict`` of any spelling and
-    a list of ``(bytes, bytes)`` pairs both work.
+    werkzeug's case-insensitive ``Headers`` answer fastest, then Wrenn's own
+    spelling and lower case. Anything still missing is looked up in a
+    lower-cased copy, so a plain ``dict`` of any spelling and a list of
+    ``(bytes, bytes)`` pairs both work.
 
     Raises:
         MalformedHeaderError: A Wrenn header's value is neither ``str`` nor ``bytes``.
     """
     get = getattr(headers, "get", None)
-    values: list[object] = [None, None, None]
-    if callable(get):
-        for index, spellings in enumerate(_SPELLINGS):
-            for spelling in spellings:
-                value = get(spelling)
-                if value is not None:
-                    values[index] = value
-                    break
-    if None in values:
+    if get is not None:
+        signature = get(SIGNATURE) or get(SIGNATURE_AS_SENT) or get(_LOWER[0])
+        stamp = get(TIMESTAMP) or get(_LOWER[1])
+        delivery = get(DELIVERY) or get(_LOWER[2])
+        if type(signature) is str and type(stamp) is str and type(delivery) is str:
+            return signature, stamp, delivery  # the hot path
+        values: list[object] = [signature, stamp, delivery]
+    else:
+        values = [None, None, None]
+    if not all(values):
         items = headers.items() if hasattr(headers, "items") else headers
         folded: dict[str, object] = {}
         for pair in items:
@@ -61,9 +56,7 @@ def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
                 key = key.decode("latin-1")
             if isinstance(key, str):
                 folded.setdefault(key.lower(), pair[1])
-        values = [
-            v if v is not None else folded.get(low) for v, low in zip(values, _LOWER, strict=True)
-        ]
+        values = [v if v else folded.get(low) for v, low in zip(values, _LOWER, strict=True)]
     return _text(values[0], 0), _text(values[1], 1), _text(values[2], 2)
 
 

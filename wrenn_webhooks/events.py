@@ -326,11 +326,11 @@ def parse_event(data: bytes | str | Mapping[str, Any]) -> Event:
             field missing or of the wrong type; the message names the field.
     """
     try:
-        if isinstance(data, (bytes, bytearray, memoryview)):
+        if type(data) is not bytes and isinstance(data, (bytearray, memoryview)):
             data = bytes(data)
+        if type(data) is bytes:
             if data.startswith(_PREFIX):
-                end = data.find(b'"', 10)
-                validator = _FAST.get(data[10:end], _PLAIN)
+                validator = _FAST.get(data[10 : data.find(b'"', 10)], _PLAIN)
                 try:
                     return validator.validate_json(data)  # type: ignore[no-any-return]
                 except _ValidationError:

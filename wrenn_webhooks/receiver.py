@@ -7,7 +7,6 @@ passes the raw body and the headers in and turns the ``Response`` into its own.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import logging
 import threading
@@ -44,7 +43,7 @@ ErrorObserver = Callable[[BaseException, Event, Delivery], Any]
 _JSON = {"Content-Type": "application/json"}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Response:
     """What to answer Wrenn: a status, a small JSON body, and headers.
 
@@ -166,9 +165,10 @@ class WebhookReceiver(Router):
             delivery = self._verify(body, headers, self.clock())
             event = parse_event(body)
         except WrennWebhookError as exc:
-            return self._finish(
-                started, Response(exc.status_code, {"ok": False, "error": str(exc)}, error=exc)
+            response = Response(
+                exc.status_code, {"ok": False, "error": str(exc)}, delivery=delivery, error=exc
             )
+            return self._finish(started, response)
         routes = self.routes_for(event)
         if not routes:
             return self._finish(started, _ok(event, delivery, handled=0))
@@ -214,12 +214,13 @@ class WebhookReceiver(Router):
                 delivery,
             )
         if claim.state is ClaimState.RETRY:
-            delivery = dataclasses.replace(delivery, redelivery=True)
+            delivery = delivery._replace(redelivery=True)
         finished = False
         failures: list[tuple[str, BaseException]] = []
+        completed = _ignore  # with one handler, release(done=True) says it all
+        if len(routes) > 1:
 
-        def completed(name: str) -> None:
-            if len(routes) > 1:  # with one handler, release(done=True) says it all
+            def completed(name: str) -> None:
                 store.complete(key, name, now=self.clock())
 
         try:
@@ -227,7 +228,8 @@ class WebhookReceiver(Router):
             finished = True
         finally:
             store.release(key, done=finished and not failures, now=self.clock())
-        handled = sum(r.name not in claim.completed for r in routes) - len(failures)
+        skipped = sum(r.name in claim.completed for r in routes) if claim.completed else 0
+        handled = len(routes) - skipped - len(failures)
         if not failures:
             return _ok(event, delivery, handled=handled)
         error = HandlerError(
@@ -319,6 +321,10 @@ class WebhookReceiver(Router):
         with self._lock:
             self._serving = True
             self._seal("it handled its first delivery")
+
+
+def _ignore(name: str) -> None:
+    """Nothing to record."""
 
 
 def _ok(event: Event, delivery: Delivery, *, handled: int, duplicate: bool = False) -> Response:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = ["DEFAULT_LEASE", "DEFAULT_TTL", "Claim", "ClaimState", "IdempotencyStore"]
 
@@ -32,8 +31,7 @@ class ClaimState(str, Enum):
     """Every handler completed before: answer 200 as a duplicate."""
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A store's answer to ``claim()``.
 
     Attributes:

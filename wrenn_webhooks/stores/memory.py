@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 from ..errors import ConfigurationError
 from .base import DEFAULT_TTL, Claim, ClaimState
 
 __all__ = ["MemoryIdempotencyStore"]
+
+
+_NEW = Claim(ClaimState.NEW)
 
 
 class _Record:
@@ -29,7 +31,7 @@ class MemoryIdempotencyStore:
 
     Args:
         ttl: Seconds a record lives after its last change.
-        max_entries: Records kept at most; the least recently changed go first.
+        max_entries: Records kept at most; the least recently used go first.
     """
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, max_entries: int = 100_000) -> None:
@@ -37,7 +39,7 @@ class MemoryIdempotencyStore:
             raise ConfigurationError("ttl must be positive and max_entries at least 1")
         self.ttl = ttl
         self.max_entries = max_entries
-        self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._records: dict[str, _Record] = {}  # insertion order: oldest change first
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -45,24 +47,24 @@ class MemoryIdempotencyStore:
 
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
         """Take a lease on ``key`` unless one is held or the key is done."""
+        records = self._records
         with self._lock:
-            record = self._records.get(key)
+            record = records.pop(key, None)
             if record is None or record.expires <= now:
-                record = _Record()
-                state = ClaimState.NEW
+                record, claim = _Record(), _NEW
             elif record.done:
-                return Claim(ClaimState.DONE, record.completed)
+                claim = Claim(ClaimState.DONE, record.completed)
             elif record.lease_until > now:
-                return Claim(ClaimState.BUSY, record.completed)
+                claim = Claim(ClaimState.BUSY, record.completed)
             else:
-                state = ClaimState.RETRY
-            record.lease_until = now + lease
-            record.expires = now + self.ttl
-            self._records[key] = record
-            self._records.move_to_end(key)
-            while len(self._records) > self.max_entries:
-                self._records.popitem(last=False)
-            return Claim(state, record.completed)
+                claim = Claim(ClaimState.RETRY, record.completed)
+            if claim.state is ClaimState.NEW or claim.state is ClaimState.RETRY:
+                record.lease_until = now + lease
+                record.expires = now + self.ttl
+            records[key] = record  # re-inserted: now the most recent
+            if len(records) > self.max_entries:
+                del records[next(iter(records))]
+            return claim
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""

@@ -1,0 +1,118 @@
+"""MkDocs hook: fill the reference tables from the SDK's own definitions.
+
+A page asks for a table with a marker such as ``<!-- wrenn:event-table -->``;
+the build replaces it with Markdown generated from ``wrenn_webhooks`` itself,
+so the event reference and the status contract cannot drift from the code.
+An unknown marker fails the build.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+
+from wrenn_webhooks import ActorKind, WebhookReceiver
+from wrenn_webhooks.events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event
+
+_MARKER = re.compile(r"<!-- wrenn:([a-z-]+) -->")
+
+
+def _md(text: str) -> str:
+    """Turn a docstring's reST literals into Markdown code spans, on one line."""
+    return " ".join(text.replace("``", "`").split())
+
+
+def _summary(obj: object) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return _md(doc.split("\n\n")[0])
+
+
+def _code_list(items: object) -> str:
+    return ", ".join(f"`{item}`" for item in sorted(items))  # type: ignore[call-overload]
+
+
+def _outcome(cls: type[Event]) -> str:
+    if cls.has_outcome is None:
+        return "unknown"
+    return "`success` / `error`" if cls.has_outcome else "none"
+
+
+def _accessors(cls: type[Event]) -> list[tuple[str, str]]:
+    """The typed properties a class adds over ``Event``, in definition order."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not (isinstance(klass, type) and issubclass(klass, Event)) or klass is Event:
+            continue
+        for name, value in vars(klass).items():
+            if isinstance(value, property):
+                found[name] = _summary(value)
+    return list(found.items())
+
+
+def event_table() -> str:
+    """One row per typed event class, in the order of ``EVENT_CLASSES``."""
+    rows = [
+        "| event type | class | outcome | resource type | metadata keys | subscribable | meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for event_type, cls in EVENT_CLASSES.items():
+        keys = ", ".join(f"`{key}`" for key in cls.metadata_keys) or "none"
+        rows.append(
+            f"| `{event_type}` | [`{cls.__name__}`][wrenn_webhooks.{cls.__name__}] "
+            f"| {_outcome(cls)} | `{cls.resource_type}` | {keys} "
+            f"| {'yes' if cls.subscribable else 'no'} | {_summary(cls)} |"
+        )
+    return "\n".join(rows)
+
+
+def accessor_table() -> str:
+    """The typed properties of each class, beside the fields every event has."""
+    rows = ["| class | property | returns |", "|---|---|---|"]
+    for cls in EVENT_CLASSES.values():
+        for name, summary in _accessors(cls):
+            rows.append(f"| `{cls.__name__}` | `{name}` | {summary} |")
+    return "\n".join(rows)
+
+
+def actor_kinds() -> str:
+    return "\n".join(f"- `{kind.value}`" for kind in ActorKind)
+
+
+def status_table() -> str:
+    """The status contract, copied from ``WebhookReceiver.handle``'s docstring."""
+    doc = inspect.getdoc(WebhookReceiver.handle) or ""
+    lines = [_md(line) for line in doc.splitlines() if line.lstrip().startswith("|")]
+    if len(lines) < 3:
+        raise PluginError("WebhookReceiver.handle's docstring has lost its status table")
+    return "\n".join(lines)
+
+
+GENERATORS: dict[str, Callable[[], str]] = {
+    "event-table": event_table,
+    "accessor-table": accessor_table,
+    "actor-kinds": actor_kinds,
+    "legacy-types": lambda: _code_list(LEGACY_EVENT_TYPES),
+    "newer-types": lambda: _code_list(NEWER_EVENT_TYPES),
+    "status-table": status_table,
+}
+
+
+def render(markdown: str) -> str:
+    """Replace every ``<!-- wrenn:NAME -->`` marker with its generated Markdown."""
+
+    def replace(match: re.Match[str]) -> str:
+        generator = GENERATORS.get(match.group(1))
+        if generator is None:
+            raise PluginError(f"unknown docs marker {match.group(0)}")
+        return generator()
+
+    return _MARKER.sub(replace, markdown)
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """MkDocs event: runs on each page's Markdown before it is converted."""
+    return render(markdown)

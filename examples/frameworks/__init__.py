@@ -1,0 +1,1 @@
+"""Using ``WebhookReceiver.handle()`` from frameworks other than Flask."""

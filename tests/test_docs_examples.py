@@ -1,0 +1,429 @@
+"""The documentation's examples run, and what the pages claim holds.
+
+Every complete example on the site is a file under ``examples/`` that a page
+includes; each is imported and exercised here. The generated tables and the API
+reference are checked against the package they describe.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import re
+import sys
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+import wrenn_webhooks
+from tests.conftest import Clock, event_body, signed
+from tests.vectors import SAMPLE_BODY, SECRET
+from wrenn_webhooks import (
+    CapsulePause,
+    ConfigurationError,
+    Delivery,
+    Event,
+    IdempotencyStore,
+    UnknownEventTypeWarning,
+    WebhookReceiver,
+    encode_event,
+    parse_event,
+)
+from wrenn_webhooks.events import EVENT_CLASSES
+from wrenn_webhooks.stores import Claim, ClaimState
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+OTHER_SECRET = "0" * 64
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", SECRET)
+
+
+def load(name: str, clock: Clock) -> ModuleType:
+    """Import an example afresh (its receiver is new) and give its receiver the test clock."""
+    sys.modules.pop(name, None)
+    module = importlib.import_module(name)
+    module.receiver.clock = clock
+    return module
+
+
+def pause_error(**fields: Any) -> bytes:
+    return event_body("capsule.pause", "error", error="host unreachable", **fields)
+
+
+def channel_test() -> bytes:
+    return event_body(
+        "channel.test", None, team_id="test", resource={"id": "test", "type": "channel"}
+    )
+
+
+# --- Quick start -------------------------------------------------------------
+
+
+def test_quickstart_handles_a_failed_pause_and_a_channel_test(
+    clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = load("examples.quickstart", clock).app.test_client()
+
+    body, headers = signed(pause_error(), clock)
+    answer = client.post("/webhooks/wrenn", data=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json == {"ok": True, "event": "capsule.pause", "handled": 1}
+    assert "capsule sb-1 failed to pause: host unreachable" in capsys.readouterr().out
+
+    body, headers = signed(channel_test(), clock)
+    assert client.post("/webhooks/wrenn", data=body, headers=headers).status_code == 200
+    assert "the channel is wired up" in capsys.readouterr().out
+
+
+def test_quickstart_refuses_a_forged_delivery(clock: Clock) -> None:
+    client = load("examples.quickstart", clock).app.test_client()
+    body, headers = signed(pause_error(), clock, secret=OTHER_SECRET)
+    answer = client.post("/webhooks/wrenn", data=body, headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["Content-Type"] == "application/json"
+
+
+# --- Handlers page -----------------------------------------------------------
+
+
+def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    found = [r.getMessage() for r in caplog.records if r.name == "examples.handlers"]
+    caplog.clear()
+    return found
+
+
+def test_handlers_example_runs_matching_handlers_in_registration_order(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    receiver = load("examples.handlers", clock).receiver
+
+    assert receiver.handle(*signed(pause_error(), clock)).body["handled"] == 4
+    assert messages(caplog) == [
+        "capsule sb-1 pause: error",
+        "capsule sb-1 failed to pause: host unreachable",
+        "capsule.pause failed for sb-1",
+        "audit: capsule.pause error by system",
+    ]
+
+    receiver.handle(*signed(event_body("capsule.destroy", "success"), clock))
+    assert messages(caplog) == [
+        "audit: capsule.destroy success by system",
+        "release the address of sb-1",
+        "close billing for sb-1 (runs even if release_address raised)",
+    ]
+
+
+def test_handlers_example_async_router_delivery_and_unknown_types(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    receiver = load("examples.handlers", clock).receiver
+    host = {"id": "host-1", "type": "host"}
+
+    receiver.handle(*signed(event_body("host.down", None, resource=host), clock))
+    assert messages(caplog) == [
+        "host.down: host-1",
+        "audit: host.down - by system",
+        "paged on-call: host host-1 is down",
+    ]
+
+    receiver.handle(*signed(event_body("capsule.resume", "error", error="no host"), clock))
+    assert "capsule sb-1 failed to resume: no host" in messages(caplog)
+
+    create = event_body("capsule.create", "error", error="disk full", metadata={"template": "py"})
+    body, headers = signed(create, clock)
+    headers["X-Wrenn-Delivery"] = "d-1"
+    receiver.handle(body, headers)
+    assert (
+        "capsule sb-1 from template py failed to start: disk full "
+        "[delivery d-1, signed 2026-05-24T21:10:37+00:00]"
+    ) in messages(caplog)
+
+    volume = event_body("volume.create", "success", resource={"id": "vol-1", "type": "volume"})
+    answer = receiver.handle(*signed(volume, clock))
+    assert answer.status_code == 200
+    assert messages(caplog) == ["audit: volume.create success by system"]
+
+
+def test_handlers_example_router_is_sealed_once_included(clock: Clock) -> None:
+    module = load("examples.handlers", clock)
+    with pytest.raises(ConfigurationError):
+        module.router.on("capsule.pause")(lambda event: None)
+
+
+def test_a_failed_handler_answers_500_and_only_it_runs_again(clock: Clock) -> None:
+    receiver = WebhookReceiver(SECRET, clock=clock)
+    calls: list[str] = []
+    failures: list[BaseException] = []
+    broken = [True]
+
+    @receiver.on("capsule.destroy")
+    def release_address(event: Event) -> None:
+        calls.append("release_address")
+
+    @receiver.on("capsule.destroy")
+    def close_billing(event: Event, delivery: Delivery) -> None:
+        calls.append(f"close_billing redelivery={delivery.redelivery}")
+        if broken[0]:
+            raise RuntimeError("billing is down")
+
+    @receiver.on_error
+    def observe(exc: BaseException, event: Event, delivery: Delivery) -> None:
+        failures.append(exc)
+
+    body = event_body("capsule.destroy", "success")
+    assert receiver.handle(*signed(body, clock)).status_code == 500
+    assert calls == ["release_address", "close_billing redelivery=False"]
+    assert [str(exc) for exc in failures] == ["billing is down"]
+
+    broken[0] = False
+    clock.advance(10)  # Wrenn's second attempt: same body, new signature and id
+    assert receiver.handle(*signed(body, clock)).status_code == 200
+    assert calls[2:] == ["close_billing redelivery=True"]
+
+    clock.advance(30)
+    answer = receiver.handle(*signed(body, clock))
+    assert answer.body == {"ok": True, "event": "capsule.destroy", "handled": 0, "duplicate": True}
+    assert len(calls) == 3
+
+
+def test_registration_checks_behave_as_the_handlers_page_says() -> None:
+    receiver = WebhookReceiver(SECRET)
+    with pytest.warns(UnknownEventTypeWarning, match=r"did you mean 'capsule\.pause'"):
+        receiver.on("capsule.puase")(lambda event: None)
+    with pytest.raises(ConfigurationError, match=r"'host\.up' events carry no outcome"):
+        receiver.on("host.up", outcome="error")(lambda event: None)
+    with pytest.raises(ConfigurationError):
+        receiver.on("host.*", outcome="success")(lambda event: None)
+    with pytest.raises(ConfigurationError):
+        receiver.on("capsule.paused", outcome="error")(lambda event: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        receiver.on(["volume.create", "volume.delete", "capsule.paused"])(lambda event: None)
+        receiver.on("volume.create", outcome="error")(lambda event: None)
+
+
+def test_registration_closes_at_the_first_delivery(clock: Clock) -> None:
+    receiver = WebhookReceiver(SECRET, clock=clock)
+    receiver.handle(*signed(channel_test(), clock))
+    with pytest.raises(ConfigurationError, match="first delivery"):
+        receiver.on("capsule.pause")(lambda event: None)
+    with pytest.raises(ConfigurationError):
+        receiver.on_error(lambda exc, event, delivery: None)
+
+
+# --- Security page -----------------------------------------------------------
+
+
+def test_rotation_example_accepts_both_secrets_and_reports_the_old_one(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", f"{OTHER_SECRET},{SECRET}")
+    client = load("examples.rotation", clock).app.test_client()
+
+    body, headers = signed(channel_test(), clock, secret=OTHER_SECRET)
+    assert client.post("/webhooks/wrenn", data=body, headers=headers).status_code == 200
+    assert not [r for r in caplog.records if r.name == "examples.rotation"]
+
+    body, headers = signed(pause_error(), clock, secret=SECRET)
+    headers["X-Wrenn-Delivery"] = "d-old"
+    assert client.post("/webhooks/wrenn", data=body, headers=headers).status_code == 200
+    [record] = [r for r in caplog.records if r.name == "examples.rotation"]
+    assert record.getMessage() == "delivery d-old was signed with an old secret"
+
+
+def test_an_exact_replay_within_the_tolerance_runs_no_handler(clock: Clock) -> None:
+    receiver = WebhookReceiver(SECRET, clock=clock)
+    calls: list[Event] = []
+    receiver.on("capsule.pause")(calls.append)
+    body, headers = signed(pause_error(), clock)
+    assert receiver.handle(body, headers).status_code == 200
+    clock.advance(299)
+    assert receiver.handle(body, headers).body["duplicate"] is True
+    clock.advance(2)
+    assert receiver.handle(body, headers).status_code == 401
+    assert len(calls) == 1
+
+
+# --- Reliability page --------------------------------------------------------
+
+
+def test_custom_store_example_follows_the_protocol(clock: Clock) -> None:
+    module = load("examples.custom_store", clock)
+    assert isinstance(module.receiver.store, IdempotencyStore)
+    store = module.DictStore(ttl=900.0)
+    t0 = clock()
+    assert store.claim("k", now=t0, lease=30) == Claim(ClaimState.NEW)
+    assert store.claim("k", now=t0 + 1, lease=30) == Claim(ClaimState.BUSY)
+    store.complete("k", "audit", now=t0 + 2)
+    assert store.claim("k", now=t0 + 30, lease=30) == Claim(ClaimState.RETRY, frozenset({"audit"}))
+    store.release("k", done=False, now=t0 + 31)
+    assert store.claim("k", now=t0 + 32, lease=30).state is ClaimState.RETRY
+    store.release("k", done=True, now=t0 + 33)
+    assert store.claim("k", now=t0 + 34, lease=30).state is ClaimState.DONE
+    assert store.claim("k", now=t0 + 33 + 900, lease=30).state is ClaimState.NEW
+
+
+def test_custom_store_example_gives_per_handler_completion(clock: Clock) -> None:
+    module = load("examples.custom_store", clock)
+    receiver = WebhookReceiver(SECRET, idempotency=module.DictStore(), clock=clock)
+    calls: list[str] = []
+    broken = [True]
+
+    @receiver.on("capsule.pause")
+    def first(event: CapsulePause) -> None:
+        calls.append("first")
+
+    @receiver.on("capsule.pause")
+    def second(event: CapsulePause) -> None:
+        calls.append("second")
+        if broken[0]:
+            raise RuntimeError("down")
+
+    body = pause_error()
+    assert receiver.handle(*signed(body, clock)).status_code == 500
+    broken[0] = False
+    clock.advance(10)
+    assert receiver.handle(*signed(body, clock)).status_code == 200
+    clock.advance(30)
+    assert receiver.handle(*signed(body, clock)).body.get("duplicate") is True
+    assert calls == ["first", "second", "second"]
+
+
+# --- Other frameworks page ---------------------------------------------------
+
+
+def call_wsgi(app: Any, method: str, body: bytes, headers: dict[str, str]) -> tuple[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/",
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "wsgi.input": io.BytesIO(body),
+    }
+    for name, value in headers.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    setup_testing_defaults(environ)
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    chunks = app(environ, lambda status, headers: started.append((status, headers)))
+    payload = b"".join(chunks)
+    [(status, response_headers)] = started
+    assert ("Content-Length", str(len(payload))) in response_headers
+    return status, json.loads(payload) if payload else None
+
+
+def test_wsgi_example(clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    module = load("examples.frameworks.wsgi_app", clock)
+
+    status, answer = call_wsgi(module.app, "POST", *signed(channel_test(), clock))
+    assert status == "200 OK"
+    assert answer == {"ok": True, "event": "channel.test", "handled": 1}
+    assert "test delivery received" in capsys.readouterr().out
+
+    status, _ = call_wsgi(module.app, "POST", *signed(channel_test(), clock, OTHER_SECRET))
+    assert status == "401 Unauthorized"
+
+    huge = b"x" * (module.receiver.max_body_bytes + 10)
+    status, _ = call_wsgi(module.app, "POST", huge, {})
+    assert status == "413 Request Entity Too Large"
+
+    status, _ = call_wsgi(module.app, "GET", b"", {})
+    assert status == "405 Method Not Allowed"
+
+
+def test_fastapi_example(clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    with warnings.catch_warnings():
+        # Newer Starlette prefers the httpx2 package for its test client and warns.
+        warnings.filterwarnings("ignore", message=".*httpx2", category=Warning)
+        from fastapi.testclient import TestClient
+
+    module = load("examples.frameworks.fastapi_app", clock)
+    with TestClient(module.app) as client:
+        body, headers = signed(pause_error(), clock)
+        answer = client.post("/webhooks/wrenn", content=body, headers=headers)
+        assert answer.status_code == 200
+        assert answer.json() == {"ok": True, "event": "capsule.pause", "handled": 1}
+        assert "capsule sb-1 failed to pause: host unreachable" in capsys.readouterr().out
+
+        body, headers = signed(pause_error(), clock, secret=OTHER_SECRET)
+        assert client.post("/webhooks/wrenn", content=body, headers=headers).status_code == 401
+
+
+# --- Events page and the generated tables ------------------------------------
+
+
+def test_the_sample_body_on_the_events_page_is_real() -> None:
+    page = (DOCS / "events.md").read_text()
+    [sample] = re.findall(r"```json\n(.*?)\n```", page, re.S)
+    body = sample.encode()
+    assert body == SAMPLE_BODY
+    event = parse_event(body)
+    assert isinstance(event, CapsulePause)
+    assert (event.capsule_id, event.reason, event.error) == (
+        "sb-2b7c4d1e0f9a8b7c6d5e4f3a2",
+        "ttl_expired",
+        "host unreachable",
+    )
+    assert encode_event(event) == body
+
+
+@pytest.fixture(scope="module")
+def hooks() -> ModuleType:
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hook_generates_a_row_for_every_event_class(hooks: ModuleType) -> None:
+    table = hooks.render("<!-- wrenn:event-table -->")
+    for event_type, cls in EVENT_CLASSES.items():
+        [row] = [line for line in table.splitlines() if line.startswith(f"| `{event_type}` |")]
+        assert f"`{cls.resource_type}`" in row
+        assert ("`success` / `error`" in row) is bool(cls.has_outcome)
+
+
+def test_hook_copies_the_status_contract_from_the_docstring(hooks: ModuleType) -> None:
+    table = hooks.render("<!-- wrenn:status-table -->")
+    for status in ("200", "401", "400", "409", "413", "500", "503"):
+        assert re.search(rf"\| {status}\b", table)
+
+
+def test_hook_refuses_an_unknown_marker(hooks: ModuleType) -> None:
+    from mkdocs.exceptions import PluginError
+
+    with pytest.raises(PluginError, match="wrenn:nope"):
+        hooks.render("<!-- wrenn:nope -->")
+
+
+def test_every_page_marker_is_known(hooks: ModuleType) -> None:
+    for page in DOCS.glob("*.md"):
+        for name in re.findall(r"<!-- wrenn:([a-z-]+) -->", page.read_text()):
+            assert name in hooks.GENERATORS, f"{page.name}: unknown marker {name}"
+
+
+def test_the_api_reference_covers_the_public_api() -> None:
+    page = (DOCS / "api.md").read_text()
+    documented = set(re.findall(r"^::: wrenn_webhooks\.(\w+)$", page, re.M))
+    modules = {name for name in documented if name in ("stores", "errors")}
+    assert modules == {"stores", "errors"}
+    elsewhere = set(wrenn_webhooks.errors.__all__) | set(wrenn_webhooks.stores.__all__)
+    public = set(wrenn_webhooks.__all__) - elsewhere - {"__version__"}
+    missing = public - documented
+    assert not missing, f"add these to docs/api.md: {sorted(missing)}"
