@@ -105,7 +105,7 @@ class WebhookReceiver(Router):
         self.inbox = inbox
         self.clock = clock
         self._error_observers: list[ErrorObserver] = []
-        self._matches: dict[tuple[str, str | None], tuple[Route, ...]] = {}
+        self._matches: dict[tuple[str, object], tuple[Route, ...]] = {}
         self._serving = False
         self._lock = threading.Lock()
 
@@ -162,7 +162,8 @@ class WebhookReceiver(Router):
                 raise PayloadTooLargeError(
                     f"body is larger than the {self.max_body_bytes} bytes this receiver accepts"
                 )
-            delivery = self._verify(body, headers, self.clock())
+            now = self.clock()
+            delivery = self._verify(body, headers, now)
             event = parse_event(body)
         except WrennWebhookError as exc:
             response = Response(
@@ -174,8 +175,8 @@ class WebhookReceiver(Router):
             return self._finish(started, _ok(event, delivery, handled=0))
         try:
             if self.inbox is not None:
-                return self._finish(started, self._enqueue(body, event, delivery))
-            return self._finish(started, self._dispatch(body, event, delivery, routes))
+                return self._finish(started, self._enqueue(body, event, delivery, now))
+            return self._finish(started, self._dispatch(body, event, delivery, routes, now))
         except StoreError as exc:
             logger.error("store failed: %s", exc)
             response = Response(
@@ -188,20 +189,20 @@ class WebhookReceiver(Router):
             )
             return self._finish(started, response)
 
-    def _enqueue(self, body: bytes, event: Event, delivery: Delivery) -> Response:
+    def _enqueue(self, body: bytes, event: Event, delivery: Delivery, now: float) -> Response:
         assert self.inbox is not None
         key = hashlib.sha256(body).hexdigest()
-        stored = self.inbox.put(key, body, event, delivery, now=self.clock())
+        stored = self.inbox.put(key, body, event, delivery, now=now)
         answer: dict[str, Any] = {"ok": True, "event": event.event, "queued": True}
         if not stored:
             answer["duplicate"] = True
         return Response(202, answer, dict(_JSON), event, delivery)
 
     def _dispatch(
-        self, body: bytes, event: Event, delivery: Delivery, routes: tuple[Route, ...]
+        self, body: bytes, event: Event, delivery: Delivery, routes: tuple[Route, ...], now: float
     ) -> Response:
         key = hashlib.sha256(body).hexdigest()
-        store, now = self.store, self.clock()
+        store = self.store
         claim = store.claim(key, now=now, lease=self.lease)
         if claim.state is ClaimState.DONE:
             return _ok(event, delivery, handled=0, duplicate=True)
@@ -227,7 +228,9 @@ class WebhookReceiver(Router):
             failures = self.run_handlers(event, delivery, routes, claim.completed, completed)
             finished = True
         finally:
-            store.release(key, done=finished and not failures, now=self.clock())
+            # The claim's time, not the end's: one clock read a delivery, and
+            # records then expire at most one handler run early.
+            store.release(key, done=finished and not failures, now=now)
         skipped = sum(r.name in claim.completed for r in routes) if claim.completed else 0
         handled = len(routes) - skipped - len(failures)
         if not failures:
@@ -288,10 +291,10 @@ class WebhookReceiver(Router):
 
     def routes_for(self, event: Event) -> tuple[Route, ...]:
         """The handlers that ``event`` goes to, in registration order, each once."""
-        outcome = event.outcome if event.outcome is None else str(event.outcome)
-        cache_key = (event.event, outcome)
+        cache_key = (event.event, event.outcome)
         routes = self._matches.get(cache_key)
         if routes is None:
+            outcome = event.outcome if event.outcome is None else str(event.outcome)
             matched: dict[int, Route] = {}  # one call per function, even if two routes match
             for route in self._routes:
                 if route.matches(event.event, outcome):
@@ -302,10 +305,11 @@ class WebhookReceiver(Router):
         return routes
 
     def _finish(self, started: float, response: Response) -> Response:
-        if logger.isEnabledFor(logging.INFO):
+        level = logging.INFO if response.status_code < 400 else logging.WARNING
+        if logger.isEnabledFor(level):
             event, delivery = response.event, response.delivery
             logger.log(
-                logging.INFO if response.status_code < 400 else logging.WARNING,
+                level,
                 "wrenn delivery %s event=%s outcome=%s status=%d handlers=%s duration=%.1fms%s",
                 delivery.delivery_id if delivery else "-",
                 event.event if event else "-",

@@ -16,11 +16,11 @@ _NEW = Claim(ClaimState.NEW)
 class _Record:
     __slots__ = ("completed", "done", "expires", "lease_until")
 
-    def __init__(self) -> None:
+    def __init__(self, lease_until: float, expires: float) -> None:
         self.completed: frozenset[str] = frozenset()
         self.done = False
-        self.lease_until = 0.0
-        self.expires = 0.0
+        self.lease_until = lease_until
+        self.expires = expires
 
 
 class MemoryIdempotencyStore:
@@ -49,22 +49,22 @@ class MemoryIdempotencyStore:
         """Take a lease on ``key`` unless one is held or the key is done."""
         records = self._records
         with self._lock:
-            record = records.pop(key, None)
+            record = records.get(key)
             if record is None or record.expires <= now:
-                record, claim = _Record(), _NEW
-            elif record.done:
-                claim = Claim(ClaimState.DONE, record.completed)
-            elif record.lease_until > now:
-                claim = Claim(ClaimState.BUSY, record.completed)
-            else:
-                claim = Claim(ClaimState.RETRY, record.completed)
-            if claim.state is ClaimState.NEW or claim.state is ClaimState.RETRY:
-                record.lease_until = now + lease
-                record.expires = now + self.ttl
-            records[key] = record  # re-inserted: now the most recent
-            if len(records) > self.max_entries:
-                del records[next(iter(records))]
-            return claim
+                record = _Record(now + lease, now + self.ttl)
+                records.pop(key, None)
+                records[key] = record  # the most recent: evicted last
+                if len(records) > self.max_entries:
+                    del records[next(iter(records))]
+                return _NEW
+            if record.done:
+                return Claim(ClaimState.DONE, record.completed)
+            if record.lease_until > now:
+                return Claim(ClaimState.BUSY, record.completed)
+            record.lease_until = now + lease
+            record.expires = now + self.ttl
+            records[key] = records.pop(key)  # the most recent: evicted last
+            return Claim(ClaimState.RETRY, record.completed)
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
@@ -76,9 +76,11 @@ class MemoryIdempotencyStore:
 
     def release(self, key: str, *, done: bool, now: float) -> None:
         """End the lease on ``key``; ``done`` marks it finished."""
-        with self._lock:
-            record = self._records.get(key)
-            if record is not None:
-                record.lease_until = 0.0
-                record.done = done
-                record.expires = now + self.ttl
+        # No lock: only the lease holder releases, each assignment is atomic,
+        # and ``done`` is set before the lease ends, so a concurrent claim sees
+        # BUSY or the final state, never a half-released record.
+        record = self._records.get(key)
+        if record is not None:
+            record.expires = now + self.ttl
+            record.done = done
+            record.lease_until = 0.0
