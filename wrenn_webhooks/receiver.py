@@ -170,9 +170,9 @@ class WebhookReceiver(Router):
                 exc.status_code, {"ok": False, "error": str(exc)}, delivery=delivery, error=exc
             )
             return self._finish(started, response)
-        routes = self.routes_for(event)
+        routes = self._matches.get((event.event, event.outcome)) or self.routes_for(event)
         if not routes:
-            return self._finish(started, _ok(event, delivery, handled=0))
+            return self._finish(started, _ok(event, delivery, 0))
         try:
             if self.inbox is not None:
                 return self._finish(started, self._enqueue(body, event, delivery, now))
@@ -204,9 +204,10 @@ class WebhookReceiver(Router):
         key = hashlib.sha256(body).hexdigest()
         store = self.store
         claim = store.claim(key, now=now, lease=self.lease)
-        if claim.state is ClaimState.DONE:
-            return _ok(event, delivery, handled=0, duplicate=True)
-        if claim.state is ClaimState.BUSY:
+        state = claim.state
+        if state is ClaimState.DONE:
+            return _ok(event, delivery, 0, duplicate=True)
+        if state is ClaimState.BUSY:
             return Response(
                 409,
                 {"ok": False, "error": "an earlier attempt of this event is still being handled"},
@@ -214,7 +215,7 @@ class WebhookReceiver(Router):
                 event,
                 delivery,
             )
-        if claim.state is ClaimState.RETRY:
+        if state is ClaimState.RETRY:
             delivery = delivery._replace(redelivery=True)
         finished = False
         failures: list[tuple[str, BaseException]] = []
@@ -231,10 +232,9 @@ class WebhookReceiver(Router):
             # The claim's time, not the end's: one clock read a delivery, and
             # records then expire at most one handler run early.
             store.release(key, done=finished and not failures, now=now)
-        skipped = sum(r.name in claim.completed for r in routes) if claim.completed else 0
-        handled = len(routes) - skipped - len(failures)
         if not failures:
-            return _ok(event, delivery, handled=handled)
+            skipped = sum(r.name in claim.completed for r in routes) if claim.completed else 0
+            return _ok(event, delivery, len(routes) - skipped)
         error = HandlerError(
             f"{len(failures)} of {len(routes)} handlers failed; a retry runs only those",
             tuple(failures),
@@ -262,7 +262,12 @@ class WebhookReceiver(Router):
             if route.name in skip:
                 continue
             try:
-                self._call(route, event, delivery)
+                if route.wants_delivery:
+                    result = route.handler(event, delivery)
+                else:
+                    result = route.handler(event)
+                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
+                    _run_coroutine(result)
             except Exception as exc:
                 failures.append((route.name, exc))
                 logger.exception(
@@ -275,12 +280,6 @@ class WebhookReceiver(Router):
             else:
                 completed(route.name)
         return failures
-
-    def _call(self, route: Route, event: Event, delivery: Delivery) -> None:
-        args = (event, delivery) if route.wants_delivery else (event,)
-        result = route.handler(*args)
-        if route.is_async or asyncio.iscoroutine(result):
-            _run_coroutine(result)
 
     def _observe(self, exc: BaseException, event: Event, delivery: Delivery) -> None:
         for observer in self._error_observers:
@@ -331,7 +330,7 @@ def _ignore(name: str) -> None:
     """Nothing to record."""
 
 
-def _ok(event: Event, delivery: Delivery, *, handled: int, duplicate: bool = False) -> Response:
+def _ok(event: Event, delivery: Delivery, handled: int, *, duplicate: bool = False) -> Response:
     body: dict[str, Any] = {"ok": True, "event": event.event, "handled": handled}
     if duplicate:
         body["duplicate"] = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from ..errors import ConfigurationError
 from .base import DEFAULT_TTL, Claim, ClaimState
@@ -39,8 +40,11 @@ class MemoryIdempotencyStore:
             raise ConfigurationError("ttl must be positive and max_entries at least 1")
         self.ttl = ttl
         self.max_entries = max_entries
-        self._records: dict[str, _Record] = {}  # insertion order: oldest change first
+        # Least recently used first. An OrderedDict, not a dict: popping a
+        # dict's first items leaves holes that make next(iter()) ever slower.
+        self._records: OrderedDict[str, _Record] = OrderedDict()
         self._lock = threading.Lock()
+        self._claims = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -51,19 +55,23 @@ class MemoryIdempotencyStore:
         with self._lock:
             record = records.get(key)
             if record is None or record.expires <= now:
-                record = _Record(now + lease, now + self.ttl)
-                records.pop(key, None)
-                records[key] = record  # the most recent: evicted last
+                if record is not None:
+                    del records[key]  # re-inserted below, at the recent end
+                records[key] = _Record(now + lease, now + self.ttl)
                 if len(records) > self.max_entries:
-                    del records[next(iter(records))]
+                    records.popitem(last=False)
+                self._claims += 1
+                if not self._claims % 256:  # expired records go in batches
+                    while next(iter(records.values())).expires <= now:
+                        records.popitem(last=False)
                 return _NEW
+            records.move_to_end(key)
             if record.done:
                 return Claim(ClaimState.DONE, record.completed)
             if record.lease_until > now:
                 return Claim(ClaimState.BUSY, record.completed)
             record.lease_until = now + lease
             record.expires = now + self.ttl
-            records[key] = records.pop(key)  # the most recent: evicted last
             return Claim(ClaimState.RETRY, record.completed)
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
