@@ -101,7 +101,7 @@ def peer_cases() -> dict[str, tuple[Case, Callable[[bytes, dict[str, str]], dict
                 "webhook-signature": signature,
             }
 
-        peers["standardwebhooks"] = (lambda b, h: webhook.verify(b, h), standard_headers)
+        peers["standardwebhooks"] = (webhook.verify, standard_headers)
     try:
         import stripe
     except ImportError:
@@ -176,10 +176,10 @@ def table(report: dict[str, Any]) -> str:
     lines = [
         f"core benchmark: {report['machine']}; {report['rounds']} rounds x "
         f"{report['per_round']} distinct {report['body_bytes']}-byte deliveries",
-        f"{'case':<46} {'median µs':>10} {'p25–p75 µs':>14} {'x floor':>8}",
+        f"{'case':<46} {'median µs':>10} {'p25-p75 µs':>14} {'x floor':>8}",
     ]
     for row in report["results"]:
-        spread = f"{row['p25_us']:.2f}–{row['p75_us']:.2f}"
+        spread = f"{row['p25_us']:.2f}-{row['p75_us']:.2f}"
         lines.append(
             f"{row['case']:<46} {row['median_us']:>10.2f} {spread:>14} "
             f"{row['ratio_to_floor']:>8.2f}"
