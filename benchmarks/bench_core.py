@@ -1,8 +1,7 @@
 """In-process benchmark: ``handle()`` against the standard-library floor and peers.
 
-Every candidate does the same work on the same realistic bodies (the protocol
-notes' sample, about 380 bytes, each with its own capsule id so that none is a
-duplicate), interleaved round by round in one run, so that ratios hold on a
+Every candidate does the same work on the same realistic bodies (about 380
+bytes, each with its own capsule id so that none is a duplicate), interleaved round by round in one run, so that ratios hold on a
 noisy shared machine even when absolute times drift.
 
     python -m benchmarks.bench_core [--rounds 15] [--per-round 5000] [--json PATH]
@@ -26,11 +25,15 @@ from typing import Any
 from wrenn_webhooks import WebhookReceiver, parse_event, sign, verify
 
 SECRET = "3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a"
+# The protocol notes' sample, grown to a typical size with a user actor, more
+# metadata and a longer error, as Wrenn sends for a failed user-requested pause.
 SAMPLE = (
     '{{"event":"capsule.pause","outcome":"error","timestamp":"2026-05-24T21:10:37Z",'
-    '"team_id":"team-0k3v9x2m1q8w7e6r5t4y3u2i1","actor":{{"type":"system"}},'
+    '"team_id":"team-0k3v9x2m1q8w7e6r5t4y3u2i1",'
+    '"actor":{{"type":"user","id":"usr-5h2k8d0f3j6l9a1s4d7g0h3j6","name":"Ada Lovelace"}},'
     '"resource":{{"id":"sb-{:025d}","type":"sandbox"}},'
-    '"metadata":{{"reason":"ttl_expired"}},"error":"host unreachable"}}'
+    '"metadata":{{"reason":"ttl_expired","template":"python-3.12"}},'
+    '"error":"host unreachable: dial tcp: i/o timeout"}}'
 )
 
 Case = Callable[[bytes, dict[str, str]], object]
