@@ -17,6 +17,7 @@ def test_all_is_pinned() -> None:
             "IdempotencyStore",
             "MemoryIdempotencyStore",
             "SQLiteIdempotencyStore",
+            "SQLiteInbox",
             "Actor",
             "ActorKind",
             "CapsuleCreate",

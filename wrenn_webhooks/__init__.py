@@ -35,6 +35,7 @@ from .events import (
     SnapshotDelete,
     parse_event,
 )
+from .inbox import SQLiteInbox
 from .receiver import Response, WebhookReceiver
 from .routing import Router, UnknownEventTypeWarning
 from .signature import Delivery, sign, verify
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SQLiteIdempotencyStore",
+    "SQLiteInbox",
     "MemoryIdempotencyStore",
     "IdempotencyStore",
     "UnknownEventTypeWarning",

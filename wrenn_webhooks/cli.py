@@ -323,6 +323,12 @@ def secret() -> None:
     click.echo(_secrets.token_hex(32))
 
 
+from .inbox.commands import inbox, worker  # noqa: E402 - they live with the inbox
+
+cli.add_command(worker)
+cli.add_command(inbox)
+
+
 def main() -> None:
     """Run the command line; errors are one line on stderr, never a traceback."""
     try:

@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from .base import Inbox
+from .sqlite import InboxItem, SQLiteInbox
+from .worker import Worker
 
-__all__ = ["Inbox"]
+__all__ = ["Inbox", "InboxItem", "SQLiteInbox", "Worker"]

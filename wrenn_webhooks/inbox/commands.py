@@ -1,0 +1,261 @@
+"""``wrenn-webhooks worker`` and ``wrenn-webhooks inbox``: run workers, operate an inbox."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Literal, cast
+
+import click
+
+from ..errors import WrennWebhookError
+from ..receiver import WebhookReceiver
+from .sqlite import InboxItem, SQLiteInbox
+from .worker import Worker
+
+__all__ = ["inbox", "worker"]
+
+DB_ENV = "WRENN_INBOX_DB"
+_CHUNK = 500
+"""Dead items retried per transaction by ``retry --dead``; more show a progress bar."""
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+# --- worker -------------------------------------------------------------------
+
+
+def load_receiver(import_path: str) -> WebhookReceiver:
+    """Import ``module:attribute`` (or a module holding one receiver) and return the receiver."""
+    module_name, _, attribute = import_path.partition(":")
+    if os.getcwd() not in sys.path:  # as `celery -A` and `flask --app` do
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module: say what failed, in one line
+        reason = f"{type(exc).__name__}: {exc}"
+        raise click.ClickException(f"cannot import {module_name!r}: {reason}") from None
+    if attribute:
+        found = getattr(module, attribute, None)
+    else:
+        receivers = [v for v in vars(module).values() if isinstance(v, WebhookReceiver)]
+        found = receivers[0] if len(receivers) == 1 else None
+    if not isinstance(found, WebhookReceiver):
+        raise click.ClickException(
+            f"{import_path} is not a WebhookReceiver; give module:attribute,"
+            " such as examples.receiver:receiver"
+        )
+    return found
+
+
+@click.command()
+@click.argument("import_path")
+def worker(import_path: str) -> None:
+    """Handle the stored events of the receiver at IMPORT_PATH until SIGTERM or Ctrl-C.
+
+    IMPORT_PATH is module:attribute, such as examples.receiver:receiver; the
+    receiver must have an inbox. SIGTERM or Ctrl-C lets the running handler
+    finish, gives unstarted events back and exits; a second one quits at once.
+    """
+    receiver = load_receiver(import_path)
+    try:
+        runner = Worker(receiver)
+    except WrennWebhookError as exc:
+        raise click.ClickException(f"{import_path}: {exc}") from None
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        runner.stop()
+        signal.signal(signum, signal.SIG_DFL)  # a second signal quits at once
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    click.echo(
+        f"wrenn-webhooks worker {runner.worker_id}: {len(receiver.routes)} handlers,"
+        f" inbox {receiver.inbox!r} (SIGTERM or Ctrl-C to stop)"
+    )
+    try:
+        runner.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        close = getattr(receiver.inbox, "close", None)
+        if callable(close):
+            close()
+    click.echo(f"wrenn-webhooks worker {runner.worker_id} stopped")
+
+
+# --- inbox ----------------------------------------------------------------------
+
+
+def _duration(value: str) -> float:
+    match = _DURATION.fullmatch(value.strip())
+    if match is None:
+        raise click.BadParameter(f"{value!r} is not a duration such as 30s, 15m, 12h or 7d")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+@click.group()
+@click.option(
+    "--db",
+    envvar=DB_ENV,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help=f"The inbox file (or ${DB_ENV}).",
+)
+@click.pass_context
+def inbox(ctx: click.Context, db: str) -> None:
+    """Look into a durable inbox and act on it: stats, list, show, retry, purge."""
+    ctx.obj = db
+
+
+@contextmanager
+def _opened(ctx: click.Context) -> Iterator[SQLiteInbox]:
+    """Open the group's inbox; its errors become one line on stderr."""
+    try:
+        box = SQLiteInbox(ctx.obj)
+        try:
+            yield box
+        finally:
+            box.close()
+    except WrennWebhookError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%d %H:%M:%S}"
+
+
+def _state(item: InboxItem, now: float) -> str:
+    if item.lease_until is not None and item.lease_until > now:
+        return "in flight"
+    return "failed" if item.failed else item.status
+
+
+@inbox.command()
+@click.pass_context
+def stats(ctx: click.Context) -> None:
+    """Count events by state, and the age of the oldest pending one."""
+    with _opened(ctx) as box:
+        counts = box.stats(now=time.time())
+    for name, value in counts.items():
+        shown = "-" if value is None else f"{value:.1f} s" if isinstance(value, float) else value
+        click.echo(f"{name:<20} {shown}")
+
+
+@inbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "failed", "dead", "done"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.pass_context
+def list_command(ctx: click.Context, status: str | None, limit: int) -> None:
+    """List events, oldest first ("failed": pending after a failed attempt)."""
+    chosen = cast('Literal["pending", "failed", "dead", "done"] | None', status)
+    now = time.time()
+    with _opened(ctx) as box:
+        items = box.list(chosen, limit=limit)
+    if not items:
+        click.echo("no events")
+        return
+    click.echo(
+        f"{'ID':>6}  {'STATE':<9}  {'TRIES':>5}  {'RECEIVED (UTC)':<19}  {'EVENT':<24}  RESOURCE"
+    )
+    for item in items:
+        line = (
+            f"{item.id:>6}  {_state(item, now):<9}  {item.attempts:>5}  "
+            f"{_when(item.received_at)}  {item.event_type:<24}  {item.resource_id}"
+        )
+        for name, error in item.last_errors.items():
+            line += f"\n{'':>8}{name}: {error[:120]}"
+        click.echo(line)
+
+
+@inbox.command()
+@click.argument("item_id", metavar="ID", type=int)
+@click.pass_context
+def show(ctx: click.Context, item_id: int) -> None:
+    """Show one event: where it stands, its handlers' errors, and its body."""
+    with _opened(ctx) as box:
+        item = box.get(item_id)
+    if item is None:
+        raise click.ClickException(f"no event {item_id} in the inbox")
+    rows = {
+        "id": item.id,
+        "state": _state(item, time.time()),
+        "event": item.event_type,
+        "resource": item.resource_id,
+        "delivery": item.delivery_id or "-",
+        "signed at": _when(item.signed_at),
+        "received at": _when(item.received_at),
+        "attempts": item.attempts,
+        "next attempt": _when(item.next_attempt_at),
+        "finished at": _when(item.finished_at),
+        "lease": f"{item.lease_owner} until {_when(item.lease_until)}" if item.lease_until else "-",
+        "key": item.key,
+        "completed": ", ".join(sorted(item.completed)) or "-",
+    }
+    for name, value in rows.items():
+        click.echo(f"{name:<13} {value}")
+    for name, error in item.last_errors.items():
+        click.echo(f"error         {name}: {error}")
+    click.echo("body")
+    try:
+        click.echo(json.dumps(json.loads(item.body), indent=2, ensure_ascii=False))
+    except ValueError:
+        click.echo(item.body.decode("utf-8", "replace"))
+
+
+@inbox.command()
+@click.argument("item_id", metavar="[ID]", type=int, required=False)
+@click.option("--dead", is_flag=True, help="Retry every dead event.")
+@click.pass_context
+def retry(ctx: click.Context, item_id: int | None, dead: bool) -> None:
+    """Make event ID due now, or every dead event with --dead.
+
+    Handlers that completed do not run again; a dead event gets one more attempt.
+    """
+    if (item_id is None) == (not dead):
+        raise click.UsageError("give an event ID or --dead, not both")
+    with _opened(ctx) as box:
+        if item_id is not None:
+            if not box.retry(item_id):
+                item = box.get(item_id)
+                state = "is done" if item is not None else "is not in the inbox"
+                raise click.ClickException(f"event {item_id} {state}: nothing to retry")
+            click.echo(f"event {item_id} is due now")
+            return
+        total = int(box.stats(now=time.time())["dead"] or 0)
+        if total <= _CHUNK:
+            retried = box.retry_dead()
+        else:
+            retried = 0
+            with click.progressbar(length=total, label="retrying dead events") as bar:
+                while moved := box.retry_dead(limit=_CHUNK):
+                    retried += moved
+                    bar.update(moved)
+    click.echo(f"{retried} dead events are due now")
+
+
+@inbox.command()
+@click.option(
+    "--older-than",
+    required=True,
+    callback=lambda ctx, param, value: _duration(value),
+    help="Finished longer ago than this: 30s, 15m, 12h, 7d.",
+)
+@click.pass_context
+def purge(ctx: click.Context, older_than: float) -> None:
+    """Delete done events finished longer ago than --older-than (dead ones stay)."""
+    with _opened(ctx) as box:
+        purged = box.purge(older_than, now=time.time())
+    click.echo(f"purged {purged} done events")

@@ -1,0 +1,198 @@
+"""``Worker``: take due events from an inbox and run their handlers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..errors import ConfigurationError, StoreError, WrennWebhookError
+from ..events import parse_event
+from ..signature import Delivery
+from .sqlite import InboxItem
+
+if TYPE_CHECKING:
+    from ..receiver import WebhookReceiver
+
+__all__ = ["Worker", "WorkerInbox"]
+
+logger = logging.getLogger("wrenn_webhooks.inbox")
+
+_MAX_ERROR = 500
+"""Characters of a handler's error kept in the inbox."""
+
+
+@runtime_checkable
+class WorkerInbox(Protocol):
+    """What a ``Worker`` needs of an inbox; ``SQLiteInbox`` documents each method."""
+
+    def claim(self, worker_id: str, *, now: float, limit: int = 1) -> list[InboxItem]: ...
+    def complete_handler(self, item_id: int, name: str, *, now: float) -> None: ...
+    def finish(self, item_id: int, *, now: float) -> None: ...
+    def fail(
+        self, item_id: int, errors: Mapping[str, str], *, now: float, final: bool = False
+    ) -> None: ...
+    def release(self, item_id: int) -> None: ...
+
+
+class Worker:
+    """Run the handlers of stored events: claim a batch, handle each, finish or fail it.
+
+    Several workers (threads or processes) can share one inbox. A handler that
+    raises fails only its event, which is retried later; ``stop()`` lets the
+    running handler finish and gives the rest of the batch back.
+
+    Args:
+        receiver: The receiver whose handlers run (``receiver.routes_for``).
+        inbox: Where events wait; default ``receiver.inbox``.
+        worker_id: Names this worker in leases; default host, process id and a random tag.
+        poll_interval: Seconds to wait when nothing is due, or after a store error.
+        batch: Events claimed at a time.
+        clock: Returns POSIX seconds; default ``receiver.clock``.
+
+    Raises:
+        ConfigurationError: No inbox, one a worker cannot use, or a bad setting.
+    """
+
+    def __init__(
+        self,
+        receiver: WebhookReceiver,
+        *,
+        inbox: WorkerInbox | None = None,
+        worker_id: str | None = None,
+        poll_interval: float = 0.5,
+        batch: int = 10,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        source = receiver.inbox if inbox is None else inbox
+        if source is None:
+            raise ConfigurationError(
+                "the receiver has no inbox: create it with"
+                " WebhookReceiver(..., inbox=SQLiteInbox(path))"
+            )
+        if not isinstance(source, WorkerInbox):
+            raise ConfigurationError(f"{source!r} cannot be used by a worker: it has no claim()")
+        if not poll_interval > 0 or batch < 1:
+            raise ConfigurationError("poll_interval must be positive and batch at least 1")
+        self.receiver = receiver
+        self.inbox: WorkerInbox = source
+        self.worker_id = worker_id or (
+            f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        )
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.clock = receiver.clock if clock is None else clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.worker_id} on {self.inbox!r}>"
+
+    @classmethod
+    def start_in_background(cls, receiver: WebhookReceiver, **options: Any) -> Worker:
+        """Start a worker on a daemon thread of this process, and return it.
+
+        For small deployments: one process both answers Wrenn and handles events.
+        Stop it with ``stop()`` and ``join()``. ``options`` are those of ``Worker``.
+        """
+        worker = cls(receiver, **options)
+        worker._thread = threading.Thread(
+            target=worker.run, name=f"wrenn-webhooks-worker-{worker.worker_id}", daemon=True
+        )
+        worker._thread.start()
+        return worker
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Handle events until ``stop`` is set or ``stop()`` is called.
+
+        Handler errors fail their event only; store errors are logged and
+        retried after ``poll_interval``.
+        """
+        if stop is not None:
+            self._stop = stop
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except StoreError as exc:
+                logger.error("worker %s: %s", self.worker_id, exc)
+                handled = 0
+            except Exception:
+                logger.exception("worker %s: unexpected error", self.worker_id)
+                handled = 0
+            if not handled:
+                self._stop.wait(self.poll_interval)
+
+    def run_once(self) -> int:
+        """Claim one batch and handle it; return how many events were started.
+
+        Raises:
+            StoreError: The inbox failed; unfinished events of the batch are
+                taken up again once their leases expire.
+        """
+        if self._stop.is_set():
+            return 0
+        items = self.inbox.claim(self.worker_id, now=self.clock(), limit=self.batch)
+        started = 0
+        for item in items:
+            leased = item.lease_until is not None and self.clock() < item.lease_until
+            if self._stop.is_set():
+                if leased:
+                    self.inbox.release(item.id)
+            elif leased:  # else its lease ran out while earlier items ran: others may have it
+                started += 1
+                self._handle(item)
+        return started
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the running handler (safe from a signal handler)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread of ``start_in_background`` to end."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _handle(self, item: InboxItem) -> None:
+        try:
+            event = parse_event(item.body)
+        except WrennWebhookError as exc:  # e.g. stored by a newer version, then downgraded
+            logger.error("inbox item %d no longer parses; dead-lettered: %s", item.id, exc)
+            message = _short(f"the stored body no longer parses as an event: {exc}")
+            self.inbox.fail(item.id, {"parse_event": message}, now=self.clock(), final=True)
+            return
+        delivery = Delivery(
+            item.delivery_id,
+            datetime.fromtimestamp(item.signed_at, timezone.utc),
+            redelivery=item.attempts > 0,
+        )
+        routes = self.receiver.routes_for(event)
+
+        def completed(name: str) -> None:
+            if len(routes) > 1:  # with one handler, finish() says it all
+                self.inbox.complete_handler(item.id, name, now=self.clock())
+
+        errors: dict[str, str] = {}
+        stopped = False
+        for index, route in enumerate(routes):
+            if index and self._stop.is_set():  # between two handlers: stop here
+                stopped = True
+                break
+            for name, error in self.receiver.run_handlers(
+                event, delivery, (route,), item.completed, completed
+            ):
+                errors[name] = _short(f"{type(error).__name__}: {error}")
+        if errors:
+            self.inbox.fail(item.id, errors, now=self.clock())
+        elif stopped:  # completed handlers are recorded; the others run later
+            self.inbox.release(item.id)
+        else:
+            self.inbox.finish(item.id, now=self.clock())
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= _MAX_ERROR else message[: _MAX_ERROR - 1] + "…"
