@@ -6,45 +6,36 @@ from typing import Any
 import pytest
 
 from tests.vectors import SECRET
-from wrenn_webhooks import WebhookReceiver, sign
-from wrenn_webhooks.encoding import encode_event
-from wrenn_webhooks.events import EVENT_CLASSES, Event
+from wrenn_webhooks import WebhookReceiver
+from wrenn_webhooks.testing import FrozenClock, encode_event, make_event, signed_request
 
 T0 = datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)
 
 
-class Clock:
-    """A clock that moves only when told to."""
+class Clock(FrozenClock):
+    """The shipped ``FrozenClock``, starting at the sample vector's signing time."""
 
-    def __init__(self, start: float = T0.timestamp()) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+    def __init__(self, start: datetime | float = T0) -> None:
+        super().__init__(start)
 
 
 def event_body(
     kind: str = "capsule.pause", outcome: str | None = "success", **fields: Any
 ) -> bytes:
-    """A Go-exact body for an event of ``kind``."""
-    data: dict[str, Any] = {
-        "event": kind,
-        "outcome": outcome,
-        "timestamp": T0,
+    """A Go-exact body for an event of ``kind`` at ``T0``, with fixed team and resource ids."""
+    defaults: dict[str, Any] = {
         "team_id": "team-1",
         "actor": {"type": "system"},
         "resource": {"id": "sb-1", "type": "sandbox"},
+        "metadata": {},
+        "error": None,
     }
-    data.update(fields)
-    return encode_event(EVENT_CLASSES.get(kind, Event).model_validate(data))
+    return encode_event(make_event(kind, outcome=outcome, now=T0, **{**defaults, **fields}))
 
 
-def signed(body: bytes, clock: Clock, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+def signed(body: bytes, clock: FrozenClock, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
     """Sign ``body`` at the clock's time, with a fresh delivery id, as Wrenn does."""
-    return body, sign(body, secret, timestamp=datetime.fromtimestamp(clock.now, timezone.utc))
+    return signed_request(body, secret, timestamp=clock.datetime)
 
 
 @pytest.fixture
