@@ -1,0 +1,37 @@
+"""The README's commands and quick start do what it says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wrenn_webhooks.testing import make_event, signed_request
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_opens_with_the_two_commands() -> None:
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["make run", "make test"]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def test_quick_start_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    namespace: dict[str, Any] = {"__name__": "readme_quick_start"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    client = namespace["app"].test_client()
+    event = make_event("capsule.pause", outcome="error")
+    body, headers = signed_request(event, "your-channel-secret")
+    response = client.post("/webhooks/wrenn", data=body, headers=headers)
+    assert response.status_code == 200
+    assert f"capsule {event.resource.id} failed to pause" in capsys.readouterr().out
