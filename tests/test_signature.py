@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -283,3 +284,19 @@ def test_hostile_input_raises_only_signature_errors(
             headers[name] = value
     with contextlib.suppress(SignatureError):
         verify(body, headers, SECRET, now=NOW)  # type: ignore[arg-type]
+
+
+@given(
+    body=st.binary(max_size=1024), secret=st.text(min_size=1, max_size=80).filter(str.isprintable)
+)
+def test_signature_agrees_with_itsdangerous(body: bytes, secret: str) -> None:
+    """An independent HMAC-SHA256 (itsdangerous, a Flask dependency) as the oracle."""
+    from itsdangerous.signer import HMACAlgorithm
+
+    try:
+        headers = sign(body, secret, timestamp=SAMPLE_TIMESTAMP)
+    except ConfigurationError:
+        return
+    message = SAMPLE_TIMESTAMP.encode() + b"." + body
+    expected = HMACAlgorithm(hashlib.sha256).get_signature(secret.encode(), message).hex()
+    assert headers["X-WRENN-SIGNATURE"] == "sha256=" + expected
