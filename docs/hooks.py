@@ -2,8 +2,8 @@
 
 A page asks for a table with a marker such as ``<!-- wrenn:event-table -->``;
 the build replaces it with Markdown generated from ``wrenn_webhooks`` itself,
-so the event reference and the status contract cannot drift from the code.
-An unknown marker fails the build.
+so the event reference, the status contract and the CLI reference cannot drift
+from the code. An unknown marker fails the build.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import click
 from mkdocs.exceptions import PluginError
 
 from wrenn_webhooks import ActorKind, WebhookReceiver
+from wrenn_webhooks.cli import cli
 from wrenn_webhooks.events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event
 
 _MARKER = re.compile(r"<!-- wrenn:([a-z-]+) -->")
@@ -91,6 +93,39 @@ def status_table() -> str:
     return "\n".join(lines)
 
 
+CLI_NAME = "wrenn-webhooks"
+CLI_WIDTH = 88
+"""Columns of the rendered ``--help`` text, fixed so the build does not depend on the terminal."""
+
+
+def _help_sections(
+    command: click.Command, parent: click.Context | None, path: tuple[str, ...]
+) -> list[str]:
+    """The ``--help`` of ``command`` and, for a group, of every subcommand below it."""
+    ctx = click.Context(
+        command,
+        info_name=path[-1] if path else CLI_NAME,
+        parent=parent,
+        terminal_width=CLI_WIDTH,
+        max_content_width=CLI_WIDTH,
+        **command.context_settings,
+    )
+    level = "#" * min(3 + max(len(path) - 1, 0), 6)
+    title, anchor = " ".join((CLI_NAME, *path)), "-".join((CLI_NAME, *path))
+    sections = [f"{level} `{title}` {{#{anchor}}}\n\n```text\n{command.get_help(ctx)}\n```"]
+    if isinstance(command, click.Group):
+        for sub_name in command.list_commands(ctx):
+            sub = command.get_command(ctx, sub_name)
+            if sub is not None and not sub.hidden:
+                sections += _help_sections(sub, ctx, (*path, sub_name))
+    return sections
+
+
+def cli_reference() -> str:
+    """Every command's ``--help``, from ``wrenn-webhooks`` down through each group."""
+    return "\n\n".join(_help_sections(cli, None, ()))
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "event-table": event_table,
     "accessor-table": accessor_table,
@@ -98,6 +133,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "legacy-types": lambda: _code_list(LEGACY_EVENT_TYPES),
     "newer-types": lambda: _code_list(NEWER_EVENT_TYPES),
     "status-table": status_table,
+    "cli-reference": cli_reference,
 }
 
 

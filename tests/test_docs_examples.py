@@ -13,14 +13,19 @@ import io
 import json
 import logging
 import re
+import sqlite3
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import click
 import pytest
+from flask import Flask
 
 import wrenn_webhooks
 from tests.conftest import Clock, event_body, signed
@@ -36,7 +41,9 @@ from wrenn_webhooks import (
     encode_event,
     parse_event,
 )
+from wrenn_webhooks.cli import cli
 from wrenn_webhooks.events import EVENT_CLASSES
+from wrenn_webhooks.flask import WrennWebhooks
 from wrenn_webhooks.stores import Claim, ClaimState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,6 +309,122 @@ def test_custom_store_example_gives_per_handler_completion(clock: Clock) -> None
     assert calls == ["first", "second", "second"]
 
 
+# --- Flask page --------------------------------------------------------------
+
+
+def test_flask_blueprint_example_answers_both_spellings_in_the_app_context(
+    clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INCIDENTS_DB", str(tmp_path / "incidents.db"))
+    module = load("examples.flask.app", clock)
+    client = module.create_app().test_client()
+
+    for path, capsule in (("/webhooks/wrenn", "sb-1"), ("/webhooks/wrenn/", "sb-2")):
+        body, headers = signed(pause_error(resource={"id": capsule, "type": "sandbox"}), clock)
+        headers["X-Wrenn-Delivery"] = f"d-{capsule}"
+        answer = client.post(path, data=body, headers=headers)
+        assert answer.status_code == 200, path  # answered directly: no redirect
+        assert answer.json == {"ok": True, "event": "capsule.pause", "handled": 1}
+    with closing(sqlite3.connect(tmp_path / "incidents.db")) as db:
+        rows = db.execute("SELECT * FROM incidents ORDER BY capsule").fetchall()
+    assert rows == [("sb-1", "host unreachable", "d-sb-1"), ("sb-2", "host unreachable", "d-sb-2")]
+
+    assert client.get("/webhooks/wrenn").status_code == 405
+    too_large = b"x" * (module.receiver.max_body_bytes + 1)
+    assert client.post("/webhooks/wrenn", data=too_large).status_code == 413
+
+
+def test_flask_factory_example_builds_a_receiver_per_app(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("WRENN_WEBHOOK_STORE", raising=False)
+    sys.modules.pop("examples.flask.factory", None)
+    module = importlib.import_module("examples.flask.factory")
+    caplog.set_level(logging.INFO)
+
+    one = module.create_app()  # the secret from WRENN_WEBHOOK_SECRET
+    two = module.create_app(
+        {"WRENN_WEBHOOK_SECRET": [OTHER_SECRET, SECRET], "WRENN_WEBHOOK_URL_PREFIX": "/hooks"}
+    )
+    receivers = [WrennWebhooks.receiver_for(app) for app in (one, two)]
+    assert receivers[0] is not receivers[1]
+    assert [receiver.secret_count for receiver in receivers] == [1, 2]
+    for receiver in receivers:
+        receiver.clock = clock
+
+    host_down = event_body("host.down", None, resource={"id": "host-7", "type": "host"})
+    answer = one.test_client().post("/webhooks/wrenn", **_post(host_down, clock))
+    assert answer.json == {"ok": True, "event": "host.down", "handled": 1}
+    assert two.test_client().post("/hooks/", **_post(host_down, clock)).status_code == 200
+    assert two.test_client().post("/webhooks/wrenn", **_post(host_down, clock)).status_code == 404
+    assert caplog.messages.count("host host-7 is down") == 2
+
+
+def _post(body: bytes, clock: Clock, secret: str = SECRET) -> dict[str, Any]:
+    body, headers = signed(body, clock, secret)
+    return {"data": body, "headers": headers}
+
+
+def test_flask_metrics_example_counts_each_kind_of_answer(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = load("examples.flask.metrics", clock)
+
+    @module.receiver.on("host.down")
+    def page_on_call(event: Event) -> None:
+        raise RuntimeError("pager unreachable")
+
+    client = module.create_app().test_client()
+    host_down = event_body("host.down", None, resource={"id": "host-7", "type": "host"})
+    bodies = [channel_test(), host_down, pause_error()]
+    assert client.post("/webhooks/wrenn", **_post(bodies[0], clock)).status_code == 200
+    assert client.post("/webhooks/wrenn", **_post(bodies[1], clock)).status_code == 500
+    forged = _post(bodies[2], clock, OTHER_SECRET)
+    assert client.post("/webhooks/wrenn", **forged).status_code == 401
+
+    answer = client.get("/metrics")
+    assert answer.mimetype == "text/plain"
+    assert answer.get_data(as_text=True).splitlines() == [
+        'wrenn_deliveries_total{kind="failed",status="500",event="host.down"} 1',
+        'wrenn_deliveries_total{kind="handled",status="200",event="channel.test"} 1',
+        'wrenn_deliveries_total{kind="rejected",status="401",event="-"} 1',
+        f"wrenn_received_bytes_total {sum(len(body) for body in bodies)}",
+    ]
+    [failure] = [r.getMessage() for r in caplog.records if r.name == "examples.flask.metrics"]
+    assert failure.startswith("delivery failed with 500: ")
+
+
+def test_flask_csrf_example_exempts_only_the_webhook_route(
+    clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("flask_wtf")
+    client = load("examples.flask.csrf", clock).create_app().test_client()
+    assert client.post("/webhooks/wrenn", **_post(channel_test(), clock)).status_code == 200
+    assert "the channel is wired up" in capsys.readouterr().out
+    assert client.post("/settings", data={"theme": "dark"}).status_code == 400  # no token
+
+
+def test_the_extensions_blueprint_can_be_exempted_from_csrf(clock: Clock) -> None:
+    csrf_module = pytest.importorskip("flask_wtf.csrf")
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="not-a-real-key", WRENN_WEBHOOK_SECRET=SECRET)
+    csrf = csrf_module.CSRFProtect(app)
+    WrennWebhooks(app, clock=clock)
+    client = app.test_client()
+    assert client.post("/webhooks/wrenn", **_post(channel_test(), clock)).status_code == 400
+    csrf.exempt(app.blueprints["wrenn_webhooks"])
+    assert client.post("/webhooks/wrenn", **_post(channel_test(), clock)).status_code == 200
+
+
+def test_the_flask_page_lists_every_config_key_and_signal() -> None:
+    adapter = importlib.import_module("wrenn_webhooks.flask")
+    page = (DOCS / "flask.md").read_text()
+    keys = set(re.findall(r"WRENN_WEBHOOK_[A-Z_]+", Path(adapter.__file__).read_text()))
+    assert set(re.findall(r"^\| `(WRENN_WEBHOOK_[A-Z_]+)` \|", page, re.M)) == keys
+    signals = {name for name in adapter.__all__ if name.startswith("delivery_")}
+    assert set(re.findall(r"^\| `(delivery_\w+)` \|", page, re.M)) == signals
+
+
 # --- Other frameworks page ---------------------------------------------------
 
 
@@ -361,6 +484,53 @@ def test_fastapi_example(clock: Clock, capsys: pytest.CaptureFixture[str]) -> No
 
         body, headers = signed(pause_error(), clock, secret=OTHER_SECRET)
         assert client.post("/webhooks/wrenn", content=body, headers=headers).status_code == 401
+
+
+# --- Quick start's test event and the CLI reference ----------------------------
+
+
+def test_the_quick_start_shows_the_command_make_run_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("WRENN_WEBHOOK_SECRET", "WRENN_WEBHOOK_STORE", "HOST", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    sys.modules.pop("examples.receiver", None)
+    example = importlib.import_module("examples.receiver")
+    monkeypatch.setattr(example.app, "run", lambda **kwargs: None)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+    example.main()
+    [command] = [
+        line.removeprefix("Try: ")
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("Try: ")
+    ]
+    assert f"```sh\n{command}\n```" in (DOCS / "index.md").read_text()
+
+
+def _commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield path
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_hook_renders_the_help_of_every_command(hooks: ModuleType) -> None:
+    assert "<!-- wrenn:cli-reference -->" in (DOCS / "cli.md").read_text()
+    page = hooks.render("<!-- wrenn:cli-reference -->")
+    sections = dict(
+        re.findall(r"^#{3,6} `([^`]+)` \{#[\w-]+\}\n\n```text\n(.*?)\n```$", page, re.M | re.S)
+    )
+    for path in _commands(cli):
+        title = " ".join(("wrenn-webhooks", *path))
+        assert sections[title].startswith(f"Usage: {title} "), title
+        command = cli
+        for name in path:
+            assert isinstance(command, click.Group)
+            command = command.commands[name]
+        for param in command.params:
+            for option in param.opts:
+                assert option in sections[title] or not option.startswith("-"), (title, option)
+    assert len(sections) == len(list(_commands(cli)))
 
 
 # --- Events page and the generated tables ------------------------------------

@@ -1,0 +1,1 @@
+"""The examples of the Flask page: the blueprint, the extension, signals and CSRF."""
