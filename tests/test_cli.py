@@ -156,6 +156,25 @@ class TestSend:
         assert result.exit_code == 2
         assert message in result.output
 
+    def test_error_implies_the_error_outcome(self, live: Any) -> None:
+        url, seen, _ = live
+        assert run("send", f"{url}/hook", "--secret", SECRET, "--error", "boom").exit_code == 0
+        event = seen[0][0]
+        assert (event.outcome, event.error) == ("error", "boom")
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--event", "host.up", "--outcome", "error"], "carry no outcome"),
+            (["--event", "channel.test", "--error", "x"], "carry no outcome"),
+            (["--outcome", "success", "--error", "x"], "--error goes with --outcome error"),
+        ],
+    )
+    def test_events_wrenn_never_sends_are_refused(self, args: list[str], message: str) -> None:
+        result = CliRunner().invoke(cli, ["send", "http://127.0.0.1:9/", "--secret", "s", *args])
+        assert result.exit_code == 2
+        assert message in result.output
+
 
 class TestVerify:
     def test_valid_capture(self) -> None:
@@ -220,7 +239,7 @@ def test_events_table_and_json() -> None:
     pause = next(row for row in rows if row["event"] == "capsule.pause")
     assert pause == {
         "event": "capsule.pause",
-        "outcome": "success/error",
+        "outcomes": ["success", "error"],
         "resource": "sandbox",
         "metadata": ["reason"],
         "subscribable": True,
@@ -254,7 +273,7 @@ def test_errors_are_one_line_without_traceback() -> None:
 def test_serve_and_send_as_real_processes() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/wrenn"
-    args = [str(BIN / "wrenn-webhooks"), "serve", "--port", str(port), "--path", "/wrenn"]
+    args = [str(BIN / "wrenn-webhooks"), "serve", "--port", str(port), "--path", "wrenn/"]
     with serve(args, port, {"WRENN_WEBHOOK_SECRET": SECRET}) as server:
         sent = subprocess.run(
             [str(BIN / "wrenn-webhooks"), "send", url, "--event", "host.down"],

@@ -315,3 +315,51 @@ def test_response_body_is_json(client: FlaskClient, clock: Clock) -> None:
         "event": "capsule.pause",
         "handled": 0,
     }
+
+
+def test_a_failing_signal_receiver_does_not_fail_the_delivery(
+    receiver: WebhookReceiver, app: Flask, client: FlaskClient, clock: Clock
+) -> None:
+    handled: list[Event] = []
+    receiver.add(handled.append)
+
+    def broken_metrics(sender: Flask, **extra: Any) -> None:
+        raise RuntimeError("metrics backend down")
+
+    delivery_handled.connect(broken_metrics, app)
+    delivery_received.connect(broken_metrics, app)
+    try:
+        response = post(client, clock)
+    finally:
+        delivery_handled.disconnect(broken_metrics, app)
+        delivery_received.disconnect(broken_metrics, app)
+    assert response.status_code == 200
+    assert len(handled) == 1
+
+
+class TestExtensionConfig:
+    def test_numbers_from_the_environment_are_coerced(self) -> None:
+        app = Flask(__name__)
+        app.config.update(
+            WRENN_WEBHOOK_SECRET=SECRET,
+            WRENN_WEBHOOK_TOLERANCE="60",
+            WRENN_WEBHOOK_MAX_BODY_BYTES="2048",
+        )
+        receiver = WrennWebhooks(app).receiver_for(app)
+        assert (receiver.tolerance, receiver.max_body_bytes) == (60.0, 2048)
+
+    def test_a_bad_number_is_a_configuration_error(self) -> None:
+        app = Flask(__name__)
+        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_TOLERANCE="soon")
+        with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_TOLERANCE"):
+            WrennWebhooks(app)
+
+    def test_keyword_store_wins_over_config(self, tmp_path: Any) -> None:
+        store = MemoryIdempotencyStore()
+        app = Flask(__name__)
+        app.config.update(
+            WRENN_WEBHOOK_SECRET=SECRET,
+            WRENN_WEBHOOK_STORE=f"sqlite:///{tmp_path}/unused.db",
+        )
+        assert WrennWebhooks(app, idempotency=store).receiver_for(app).store is store
+        assert not (tmp_path / "unused.db").exists()

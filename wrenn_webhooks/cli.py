@@ -106,18 +106,43 @@ def post_like_wrenn(
 @cli.command()
 @click.argument("url")
 @_secret_option
-@click.option("--event", "event_type", default="capsule.pause", show_default=True)
-@click.option("--outcome", type=click.Choice(["success", "error"]), default=None)
-@click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE")
-@click.option("--error", "error_message", default=None, help="The failure reason.")
-@click.option("--team-id", default=None)
+@click.option(
+    "--event",
+    "event_type",
+    default="capsule.pause",
+    show_default=True,
+    help="The event type; see `wrenn-webhooks events`. Unknown types are sent as given.",
+)
+@click.option(
+    "--outcome",
+    type=click.Choice(["success", "error"]),
+    default=None,
+    help="Default: success for types that have an outcome (error with --error).",
+)
+@click.option(
+    "--metadata",
+    "metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Replace the event's metadata; repeat for several keys.",
+)
+@click.option(
+    "--error", "error_message", default=None, help="The failure reason (implies --outcome error)."
+)
+@click.option("--team-id", default=None, help="Default: a realistic random team id.")
 @click.option(
     "--body-file",
     type=click.File("rb"),
     default=None,
     help="Send these exact bytes instead of a built event ('-' for stdin).",
 )
-@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="How many distinct events to send, one after another.",
+)
 @click.option("--retry", is_flag=True, help="Retry failures after 10 s and 30 s, as Wrenn does.")
 @click.option(
     "--retry-delays",
@@ -126,7 +151,13 @@ def post_like_wrenn(
     callback=lambda ctx, param, value: _delays(value),
     help="Seconds between attempts with --retry.",
 )
-@click.option("--timeout", default=WRENN_TIMEOUT, show_default=True, type=float)
+@click.option(
+    "--timeout",
+    default=WRENN_TIMEOUT,
+    show_default=True,
+    type=float,
+    help="Seconds to wait for each answer, as Wrenn's client does.",
+)
 def send(
     url: str,
     secret: str,
@@ -148,6 +179,13 @@ def send(
     """
     from .testing import make_event
 
+    cls = EVENT_CLASSES.get(event_type)
+    if error_message is not None and outcome == "success":
+        raise click.UsageError("--error goes with --outcome error")
+    if (outcome or error_message is not None) and cls is not None and not cls.has_outcome:
+        raise click.UsageError(f"{event_type} events carry no outcome or error")
+    if error_message is not None:
+        outcome = "error"
     fixed_body = body_file.read() if body_file is not None else None
     overrides: dict[str, Any] = {}
     if metadata:
@@ -205,8 +243,19 @@ def describe(event: Event, delivery_id: str | None = None) -> str:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but 127.0.0.1 exposes it to the network.",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @click.option("--path", default="/", show_default=True, help="Where to accept deliveries.")
 @_secret_option
 def serve(host: str, port: int, path: str, secret: str) -> None:
@@ -224,16 +273,16 @@ def serve(host: str, port: int, path: str, secret: str) -> None:
     def show(event: Event, delivery: Delivery) -> None:
         click.echo(describe(event, delivery.delivery_id))
 
+    path = "/" + path.strip("/")
     app = Flask("wrenn_webhooks.serve")
-    app.register_blueprint(blueprint(receiver), url_prefix=path.rstrip("/") or None)
+    app.register_blueprint(blueprint(receiver), url_prefix=None if path == "/" else path)
 
     def rejected(sender: Flask, response: Response, **_: Any) -> None:
         click.echo(f"✗ rejected ({response.status_code}): {response.body['error']}", err=True)
 
     delivery_rejected.connect(rejected, app)
     server = make_server(host, port, app, threaded=True)
-    shown_path = path if path.startswith("/") else f"/{path}"
-    click.echo(f"Listening on http://{host}:{server.server_port}{shown_path}  (Ctrl-C to stop)")
+    click.echo(f"Listening on http://{host}:{server.server_port}{path}  (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -296,7 +345,7 @@ def events(as_json: bool) -> None:
     rows = [
         (
             kind,
-            "success/error" if cls.has_outcome else "-",
+            ["success", "error"] if cls.has_outcome else None,
             cls.resource_type,
             list(cls.metadata_keys),
             cls.subscribable,
@@ -304,11 +353,12 @@ def events(as_json: bool) -> None:
         for kind, cls in EVENT_CLASSES.items()
     ]
     if as_json:
-        fields = ("event", "outcome", "resource", "metadata", "subscribable")
+        fields = ("event", "outcomes", "resource", "metadata", "subscribable")
         click.echo(json.dumps([dict(zip(fields, row, strict=True)) for row in rows], indent=2))
         return
     click.echo(f"{'EVENT':<26} {'OUTCOME':<14} {'RESOURCE':<9} {'METADATA':<16} WEBHOOKS")
-    for kind, outcome, resource, keys, subscribable in rows:
+    for kind, outcomes, resource, keys, subscribable in rows:
+        outcome = "/".join(outcomes) if outcomes else "-"
         click.echo(
             f"{kind:<26} {outcome:<14} {resource:<9} {','.join(keys) or '-':<16} "
             f"{'yes' if subscribable else 'no'}"

@@ -16,7 +16,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from blinker import Namespace
+import logging
+
+from blinker import NamedSignal, Namespace
 from flask import Blueprint, Flask, current_app, request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 EXTENSION_KEY = "wrenn_webhooks"
+logger = logging.getLogger("wrenn_webhooks")
 
 _signals = Namespace()
 delivery_received = _signals.signal("wrenn-delivery-received")
@@ -88,7 +91,7 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     limit = receiver.max_body_bytes
     size = request.content_length
-    delivery_received.send(app, body_size=size)
+    _send(delivery_received, app, body_size=size)
     try:
         if size is not None and size > limit:
             raise RequestEntityTooLarge
@@ -111,8 +114,17 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
         if status >= 500
         else delivery_rejected
     )
-    signal.send(app, response=response)
+    _send(signal, app, response=response)
     return json.dumps(response.body), status, response.headers
+
+
+def _send(signal: NamedSignal, app: Flask, **data: Any) -> None:
+    # A failing metrics receiver must not turn a handled delivery into a 500
+    # that makes Wrenn retry: log it and answer as the pipeline decided.
+    try:
+        signal.send(app, **data)
+    except Exception:
+        logger.exception("a receiver of the %s signal failed", signal.name)
 
 
 class WrennWebhooks(Router):
@@ -144,18 +156,25 @@ class WrennWebhooks(Router):
             ConfigurationError: No secret configured, or an unknown store URL.
         """
         config = app.config
-        options: dict[str, Any] = {
-            "tolerance": config.get("WRENN_WEBHOOK_TOLERANCE", 300.0),
-            "max_body_bytes": config.get("WRENN_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
-            "idempotency": store_from_config(config.get("WRENN_WEBHOOK_STORE")),
-            **self._options,
-        }
+        options: dict[str, Any] = dict(self._options)
+        for key, option, kind in (
+            ("WRENN_WEBHOOK_TOLERANCE", "tolerance", float),
+            ("WRENN_WEBHOOK_MAX_BODY_BYTES", "max_body_bytes", int),
+        ):
+            if option not in options and config.get(key) is not None:
+                try:
+                    options[option] = kind(config[key])
+                except (TypeError, ValueError):
+                    raise ConfigurationError(f"{key} must be a number") from None
+        if "idempotency" not in options:
+            options["idempotency"] = store_from_config(config.get("WRENN_WEBHOOK_STORE"))
         secret: str | Sequence[str] | None = options.pop("secret", None) or config.get(
             "WRENN_WEBHOOK_SECRET"
         )
         if not secret:
             raise ConfigurationError(
                 "set app.config['WRENN_WEBHOOK_SECRET'] to the channel's secret"
+                " (a list of secrets during a rotation)"
             )
         receiver = WebhookReceiver(secret, **options)
         receiver.include_router(self)
