@@ -209,6 +209,14 @@ def test_worker_refuses_what_it_cannot_run(import_path: str, message: str) -> No
     assert len(result.output.splitlines()) == 1
 
 
+def test_worker_flask_app_must_be_an_app(tmp_path: Path) -> None:
+    env = {"WRENN_WEBHOOK_SECRET": "s", "WRENN_INBOX_DB": str(tmp_path / "inbox.db")}
+    args = ["worker", "examples.inbox.app:receiver", "--flask-app", "examples.receiver:hosts"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1
+    assert "examples.receiver:hosts is not a Flask app" in result.output
+
+
 def wrenn_webhooks(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "wrenn-webhooks"), *args],

@@ -95,6 +95,18 @@ class TestInboxMode:
         )
         assert inbox.stats(now=clock.now)["done"] == 1
 
+    def test_handlers_run_in_the_given_context(
+        self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
+    ) -> None:
+        from flask import Flask, current_app
+
+        app = Flask("billing")
+        seen: list[str] = []
+        receiver.add(lambda event: seen.append(current_app.name), "capsule.pause")
+        receiver.handle(*signed(body_for("sb-9"), clock))
+        assert Worker(receiver, context=app.app_context).run_once() == 1
+        assert seen == ["billing"]
+
     def test_partial_failure_then_retry_runs_only_the_failed_handler(
         self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
     ) -> None:

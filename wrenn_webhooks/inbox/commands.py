@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import click
 
@@ -35,8 +35,8 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 # --- worker -------------------------------------------------------------------
 
 
-def load_receiver(import_path: str) -> WebhookReceiver:
-    """Import ``module:attribute`` (or a module holding one receiver) and return the receiver."""
+def _import(import_path: str) -> Any:
+    """Import the module of ``module:attribute`` and return the attribute (or the module)."""
     module_name, _, attribute = import_path.partition(":")
     if os.getcwd() not in sys.path:  # as `celery -A` and `flask --app` do
         sys.path.insert(0, os.getcwd())
@@ -45,6 +45,13 @@ def load_receiver(import_path: str) -> WebhookReceiver:
     except Exception as exc:  # the user's module: say what failed, in one line
         reason = f"{type(exc).__name__}: {exc}"
         raise click.ClickException(f"cannot import {module_name!r}: {reason}") from None
+    return getattr(module, attribute, None) if attribute else module
+
+
+def load_receiver(import_path: str) -> WebhookReceiver:
+    """Import ``module:attribute`` (or a module holding one receiver) and return the receiver."""
+    module_name, _, attribute = import_path.partition(":")
+    module = _import(module_name)
     if attribute:
         found = getattr(module, attribute, None)
     else:
@@ -60,7 +67,13 @@ def load_receiver(import_path: str) -> WebhookReceiver:
 
 @click.command()
 @click.argument("import_path")
-def worker(import_path: str) -> None:
+@click.option(
+    "--flask-app",
+    metavar="MODULE:APP",
+    default=None,
+    help="Run handlers inside this Flask app's context (current_app and g work).",
+)
+def worker(import_path: str, flask_app: str | None) -> None:
     """Handle the stored events of the receiver at IMPORT_PATH until SIGTERM or Ctrl-C.
 
     IMPORT_PATH is module:attribute, such as examples.receiver:receiver; the
@@ -68,8 +81,14 @@ def worker(import_path: str) -> None:
     finish, gives unstarted events back and exits; a second one quits at once.
     """
     receiver = load_receiver(import_path)
+    context = None
+    if flask_app is not None:
+        app = _import(flask_app)
+        context = getattr(app, "app_context", None)
+        if not callable(context):
+            raise click.ClickException(f"{flask_app} is not a Flask app")
     try:
-        runner = Worker(receiver)
+        runner = Worker(receiver, context=context)
     except WrennWebhookError as exc:
         raise click.ClickException(f"{import_path}: {exc}") from None
 

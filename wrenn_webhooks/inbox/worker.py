@@ -8,6 +8,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -54,6 +55,8 @@ class Worker:
         poll_interval: Seconds to wait when nothing is due, or after a store error.
         batch: Events claimed at a time.
         clock: Returns POSIX seconds; default ``receiver.clock``.
+        context: Entered around each event's handlers, such as a Flask app's
+            ``app.app_context`` so that handlers can use ``current_app`` and ``g``.
 
     Raises:
         ConfigurationError: No inbox, one a worker cannot use, or a bad setting.
@@ -68,6 +71,7 @@ class Worker:
         poll_interval: float = 0.5,
         batch: int = 10,
         clock: Callable[[], float] | None = None,
+        context: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         source = receiver.inbox if inbox is None else inbox
         if source is None:
@@ -87,6 +91,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.batch = batch
         self.clock = receiver.clock if clock is None else clock
+        self.context = context
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -145,7 +150,8 @@ class Worker:
                     self.inbox.release(item.id)
             elif leased:  # else its lease ran out while earlier items ran: others may have it
                 started += 1
-                self._handle(item)
+                with self.context() if self.context is not None else nullcontext():
+                    self._handle(item)
         return started
 
     def stop(self) -> None:
