@@ -13,10 +13,9 @@ or, with configuration from ``app.config``::
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import logging
 
 from blinker import NamedSignal, Namespace
 from flask import Blueprint, Flask, current_app, request
@@ -137,8 +136,9 @@ class WrennWebhooks(Router):
     - ``WRENN_WEBHOOK_URL_PREFIX``: where to mount, default ``/webhooks/wrenn``.
     - ``WRENN_WEBHOOK_TOLERANCE``: seconds, default 300.
     - ``WRENN_WEBHOOK_MAX_BODY_BYTES``: default 1 MiB.
-    - ``WRENN_WEBHOOK_STORE``: an ``IdempotencyStore``, ``"memory://"`` (default)
-      or ``"sqlite:///path/to/file.db"`` (shared by every worker process).
+    - ``WRENN_WEBHOOK_STORE``: an ``IdempotencyStore``, ``"memory://"`` (default),
+      ``"sqlite:///path/to/file.db"`` (shared by every worker process) or
+      ``"redis://host:6379/0"`` (shared by every host; the ``redis`` extra).
 
     Keyword arguments given here override the configuration for every app.
     """

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import redis_client, redis_server, redis_url  # noqa: F401  (fixtures)
 from wrenn_webhooks.stores import (
     Claim,
     ClaimState,
@@ -30,10 +31,17 @@ def key(body: bytes) -> str:
 KEY = key(b'{"event":"capsule.pause"}')
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdempotencyStore]:
     if request.param == "memory":
         yield MemoryIdempotencyStore(ttl=TTL)
+        return
+    if request.param == "redis":  # skipped, saying why, without redis-server
+        from wrenn_webhooks.redis import RedisIdempotencyStore
+
+        redis_store = RedisIdempotencyStore(request.getfixturevalue("redis_url"), ttl=TTL)
+        yield redis_store
+        redis_store.close()
         return
     sqlite_store = SQLiteIdempotencyStore(tmp_path / "idem.db", ttl=TTL)
     yield sqlite_store

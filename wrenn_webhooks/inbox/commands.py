@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
@@ -23,9 +23,13 @@ from ..receiver import WebhookReceiver
 from .sqlite import InboxItem, SQLiteInbox
 from .worker import Worker
 
+if TYPE_CHECKING:
+    from ..redis import RedisInbox
+
 __all__ = ["inbox", "worker"]
 
 DB_ENV = "WRENN_INBOX_DB"
+REDIS_ENV = "WRENN_INBOX_REDIS"
 _CHUNK = 500
 """Dead items retried per transaction by ``retry --dead``; more show a progress bar."""
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -127,21 +131,38 @@ def _duration(value: str) -> float:
 @click.option(
     "--db",
     envvar=DB_ENV,
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
     help=f"The inbox file (or ${DB_ENV}).",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar=REDIS_ENV,
+    metavar="URL",
+    help=f"Or a Redis inbox, such as redis://127.0.0.1:6379/0 (or ${REDIS_ENV}).",
+)
 @click.pass_context
-def inbox(ctx: click.Context, db: str) -> None:
+def inbox(ctx: click.Context, db: str | None, redis_url: str | None) -> None:
     """Look into a durable inbox and act on it: stats, list, show, retry, purge."""
-    ctx.obj = db
+    if (db is None) == (redis_url is None):
+        raise click.UsageError("give the inbox with --db PATH or --redis URL, not both")
+    ctx.obj = (db, redis_url)
+
+
+def _redis_inbox(url: str) -> RedisInbox:
+    try:
+        from ..redis import RedisInbox
+    except ImportError as exc:  # its message names the extra to install
+        raise click.ClickException(str(exc)) from None
+    return RedisInbox(url)
 
 
 @contextmanager
-def _opened(ctx: click.Context) -> Iterator[SQLiteInbox]:
+def _opened(ctx: click.Context) -> Iterator[SQLiteInbox | RedisInbox]:
     """Open the group's inbox; its errors become one line on stderr."""
+    db, redis_url = ctx.obj
     try:
-        box = SQLiteInbox(ctx.obj)
+        box = SQLiteInbox(db) if redis_url is None else _redis_inbox(redis_url)
         try:
             yield box
         finally:

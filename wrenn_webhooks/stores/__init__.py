@@ -22,7 +22,10 @@ __all__ = [
 
 
 def store_from_url(url: str) -> IdempotencyStore:
-    """Build a store from a URL: ``memory://`` or ``sqlite:///relative/or//absolute.db``.
+    """Build a store from a URL.
+
+    ``memory://``, ``sqlite:///relative/or//absolute.db``, or ``redis://host:port/db``
+    (also ``rediss://`` for TLS; needs ``pip install "wrenn-webhooks[redis]"``).
 
     Raises:
         ConfigurationError: A scheme this SDK does not know.
@@ -31,7 +34,11 @@ def store_from_url(url: str) -> IdempotencyStore:
         return MemoryIdempotencyStore()
     if url.startswith("sqlite:///"):
         return SQLiteIdempotencyStore(url.removeprefix("sqlite:///"))
+    if url.startswith(("redis://", "rediss://")):
+        from ..redis import RedisIdempotencyStore  # only now: redis-py is an optional extra
+
+        return RedisIdempotencyStore(url)
     raise ConfigurationError(
         f"unknown idempotency store URL scheme in {url.partition(':')[0]!r}; "
-        "use 'memory://' or 'sqlite:///path'"
+        "use 'memory://', 'sqlite:///path' or 'redis://host:port/db'"
     )

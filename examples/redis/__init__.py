@@ -1,0 +1,1 @@
+"""Receivers on several hosts sharing one Redis: durable and inline modes."""

@@ -1,0 +1,1 @@
+"""Tests of the Redis idempotency store and inbox, against a real redis-server."""
