@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit test-slow docs docs-serve clean
+.PHONY: run test lint typecheck unit test-slow fuzz docs docs-serve clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ unit: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
+## make fuzz: fuzz verify, parse_event and handle with atheris for FUZZ_SECONDS (default 600)
+FUZZ_SECONDS ?= 600
+FUZZ_DIR ?= $(VENV)/fuzz
+fuzz: $(STAMP)
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/pip install atheris
+	mkdir -p $(FUZZ_DIR)/corpus
+	$(BIN)/python fuzz/fuzz_verify_parse.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_ARGS) $(FUZZ_DIR)/corpus
+
 ## make docs: the documentation site, built --strict into site/
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
@@ -39,6 +48,19 @@ docs: $(STAMP)
 ## make docs-serve: preview the documentation on http://127.0.0.1:8001
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
+## make bench: core, HTTP (gunicorn + wrk) and memory benchmarks, JSON in benchmarks/results/.
+## Not part of make test. Shorter: make bench BENCH_HTTP_ARGS="--rounds 1 --duration 2"
+## (also BENCH_CORE_ARGS, BENCH_MEMORY_ARGS); python -m benchmarks.report renders the JSON.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y wrk \
+	      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }; \
+	  else echo "wrk is missing: install it with 'sudo apt-get install -y wrk'" >&2; exit 1; fi; }
+	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
+	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)
+	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,8 +1,9 @@
 """In-process benchmark: ``handle()`` against the standard-library floor and peers.
 
 Every candidate does the same work on the same realistic bodies (about 380
-bytes, each with its own capsule id so that none is a duplicate), interleaved round by round in one run, so that ratios hold on a
-noisy shared machine even when absolute times drift.
+bytes, each with its own capsule id so that none is a duplicate), interleaved
+round by round in one run, so that ratios hold on a noisy shared machine even
+when absolute times drift.
 
     python -m benchmarks.bench_core [--rounds 15] [--per-round 5000] [--json PATH]
 """

@@ -87,10 +87,12 @@ def blueprint(
 
 
 def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     limit = receiver.max_body_bytes
-    size = request.content_length
-    _send(delivery_received, app, body_size=size)
+    # The raw header, not request.content_length: werkzeug's property also
+    # parses Transfer-Encoding, which costs more than verifying the signature.
+    declared = request.environ.get("CONTENT_LENGTH")
+    size = int(declared) if declared and declared.isdigit() else None
+    _send(delivery_received, body_size=size)
     try:
         if size is not None and size > limit:
             raise RequestEntityTooLarge
@@ -113,15 +115,17 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
         if status >= 500
         else delivery_rejected
     )
-    _send(signal, app, response=response)
+    _send(signal, response=response)
     return json.dumps(response.body), status, response.headers
 
 
-def _send(signal: NamedSignal, app: Flask, **data: Any) -> None:
+def _send(signal: NamedSignal, **data: Any) -> None:
     # A failing metrics receiver must not turn a handled delivery into a 500
     # that makes Wrenn retry: log it and answer as the pipeline decided.
+    if not signal.receivers:
+        return  # the usual case: nothing connected, nothing to look up
     try:
-        signal.send(app, **data)
+        signal.send(current_app._get_current_object(), **data)  # type: ignore[attr-defined]
     except Exception:
         logger.exception("a receiver of the %s signal failed", signal.name)
 

@@ -1,0 +1,481 @@
+"""HTTP benchmark: the example receiver under gunicorn against a bare Flask view.
+
+Both apps run under gunicorn on free ports of 127.0.0.1 with the same settings,
+started once and measured in the same run, interleaved round by round:
+
+- ``bare``: ``benchmarks.bare_app``, a Flask view doing only the floor's work
+  (HMAC-SHA256 hexdigest, ``hmac.compare_digest``, ``json.loads``);
+- ``sdk``: ``examples.receiver:app`` as it is. Every delivery is a successful
+  ``capsule.pause``, so one handler runs (an ``info`` log line, which goes
+  nowhere: gunicorn sets up no logging for the app). Once with the default
+  in-memory idempotency store in each worker, once with one SQLite store shared
+  by the workers (``WRENN_WEBHOOK_STORE=sqlite:///<tmp>/idem-....db``).
+
+Workers: 2 ``sync``, and 2 ``gthread`` x 8 threads. Throughput is compared as
+the median over rounds of SDK/bare requests/s within a round.
+
+The load comes from Debian's ``wrk`` running ``benchmarks/wrk_post.lua``, which
+sends pre-signed deliveries from a file written just before each run with
+``wrenn_webhooks.testing``: every body is distinct (so no request is a
+duplicate) and signed at the file's creation, well inside the 300 s tolerance.
+A run that uses up its file stops early and is measured again with a bigger one.
+
+Connections. A sync worker closes the connection after every answer, so each
+request's new connection goes to whichever worker accepts it first. A gthread
+worker keeps connections alive, and a kept-alive connection stays with the
+worker that accepted it: the split of wrk's opening burst of connections fixes
+the workers' shares for the whole run. So both are measured. Keep-alive, with
+many more connections than threads (``--connections``, 64 by default), and
+every case reports the share of requests each worker answered: wrk counts them
+from an ``X-Bench-Worker`` header that only this benchmark adds (a WSGI wrapper
+installed by the benchmark's own gunicorn config, the same for both apps; the
+example is not changed). And ``Connection: close`` (``-H``) as a second
+gthread variant, where every request is a new connection and the accepts even
+out, at the cost of a TCP handshake per request. The counting costs wrk a Lua
+call per answer, the same in every case.
+
+    python -m benchmarks.bench_http [--rounds 3] [--duration 5] [--warmup 1] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).with_name("wrk_post.lua")
+SECRET = "b3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nc"
+PATH = "/webhooks/wrenn"
+WORKER_HEADER = "X-Bench-Worker"
+TARGET_RATIO = 0.95
+WORKERS, THREADS = 2, 8
+WRK_INSTALL = "apt-get install -y wrk  (as root; Debian or Ubuntu)"
+APPS = {"bare": "benchmarks.bare_app:app", "sdk": "examples.receiver:app"}
+
+# Loaded by gunicorn from a temporary file: tags each worker's answers with its
+# pid and tells the benchmark the worker is up. Both apps get the same.
+GUNICORN_CONF = """\
+import os
+from pathlib import Path
+
+
+def post_worker_init(worker):
+    from benchmarks.bench_http import tag_worker
+
+    worker.wsgi = tag_worker(worker.wsgi)
+    Path(os.environ["BENCH_READY_DIR"], str(os.getpid())).touch()
+"""
+
+# wrenn_webhooks is imported only where needed: the bare app's gunicorn workers
+# import this module too, for tag_worker, and should not load the SDK.
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def tag_worker(app: WSGIApp, value: str | None = None) -> WSGIApp:
+    """Wrap a WSGI app so that every answer names the worker (``X-Bench-Worker``)."""
+    header = (WORKER_HEADER, value or str(os.getpid()))
+
+    def tagged(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append(header)
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return tagged
+
+
+@dataclass(frozen=True)
+class Server:
+    """One gunicorn server: an app, its worker class and (for the SDK) its store."""
+
+    app: str  # a key of APPS
+    worker_class: str  # "sync" or "gthread"
+    store: str = "-"  # "memory" or "sqlite" for the SDK
+
+    @property
+    def label(self) -> str:
+        return "bare Flask view (floor)" if self.app == "bare" else f"SDK, {self.store} store"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured configuration: a server, and how wrk holds its connections."""
+
+    server: Server
+    connection: str  # "keep-alive" or "close"
+
+    @property
+    def group(self) -> str:
+        """The workers and connection setting, shared by the apps compared."""
+        kind = self.server.worker_class
+        workers = f"{WORKERS} sync" if kind == "sync" else f"{WORKERS} gthread x {THREADS}"
+        return f"{workers}, {self.connection}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.group}: {self.server.label}"
+
+
+def cases(variants: Iterable[str]) -> list[Case]:
+    """The cases to run: ``sync``, ``gthread`` (keep-alive) and ``gthread-close``."""
+    out = []
+    for variant in variants:
+        kind, _, close = variant.partition("-")
+        connection = "close" if close else "server closes" if kind == "sync" else "keep-alive"
+        for app, store in (("bare", "-"), ("sdk", "memory"), ("sdk", "sqlite")):
+            out.append(Case(Server(app, kind, store), connection))
+    return out
+
+
+# --- the deliveries ---------------------------------------------------------
+
+_BASE36 = string.digits + string.ascii_lowercase
+
+
+def template_body() -> bytes:
+    """A realistic ``capsule.pause`` success body (about 330 bytes) from ``make_event``."""
+    from wrenn_webhooks.encoding import encode_event
+    from wrenn_webhooks.testing import make_event
+
+    event = make_event(
+        "capsule.pause",
+        seed=1,
+        actor={"type": "user", "id": "usr-5h2k8d0f3j6l9a1s4d7g0h3j6", "name": "Ada Lovelace"},
+        metadata={"reason": "ttl_expired", "template": "python-3.12"},
+    )
+    return encode_event(event)
+
+
+def write_requests(path: Path, count: int, secret: str = SECRET) -> int:
+    """Write ``count`` distinct deliveries, signed now, in ``wrk_post.lua``'s format.
+
+    The first line names the headers; each further line holds one delivery's
+    header values and then its body, tab-separated. Each body carries its own
+    25-character sandbox id: a random prefix for the file and a counter.
+    Returns the body size in bytes.
+    """
+    from wrenn_webhooks.testing import signed_request
+
+    template = template_body()
+    marker = template.split(b'"resource":{"id":"', 1)[1][:28]  # sb- and 25 characters
+    prefix = "".join(random.choices(_BASE36, k=7))
+    stamp = datetime.now(timezone.utc)
+    with path.open("w", encoding="utf-8") as out:
+        names: list[str] | None = None
+        for number in range(count):
+            body = template.replace(marker, f"sb-{prefix}{number:018d}".encode())
+            _, headers = signed_request(body, secret, timestamp=stamp)
+            if names is None:
+                names = list(headers)
+                out.write("\t".join([*names, "body"]) + "\n")
+            out.write("\t".join([*(headers[n] for n in names), body.decode()]) + "\n")
+    return len(template)
+
+
+# --- wrk --------------------------------------------------------------------
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """The ``WRK_JSON`` line of ``wrk_post.lua``'s report, with requests/s added."""
+    for line in output.splitlines():
+        if line.startswith("WRK_JSON "):
+            report: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+            seconds = report["duration_us"] / 1e6
+            report["rps"] = report["requests"] / seconds if seconds else 0.0
+            return report
+    raise RuntimeError(f"no WRK_JSON line in wrk's output:\n{output}")
+
+
+def run_wrk(
+    url: str,
+    requests_file: Path,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    close: bool,
+) -> dict[str, Any]:
+    """Run wrk once, bounded by ``seconds``, and return its parsed report."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+    command += ["-s", str(LUA)]
+    if close:
+        command += ["-H", "Connection: close"]
+    command += [url, "--", str(requests_file), str(threads)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 120, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+# --- servers ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(server: Server, workdir: Path) -> Iterator[str]:
+    """Run ``server`` under gunicorn until the block ends; yield its webhook URL."""
+    name = f"{server.app}-{server.worker_class}-{server.store}"
+    ready = workdir / f"ready-{name}"
+    ready.mkdir()
+    conf = workdir / "gunicorn_bench.conf.py"
+    if not conf.exists():
+        conf.write_text(GUNICORN_CONF)
+    env = {k: v for k, v in os.environ.items() if k != "WRENN_WEBHOOK_STORE"}
+    env.update(WRENN_WEBHOOK_SECRET=SECRET, BENCH_READY_DIR=str(ready))
+    if server.store == "sqlite":
+        env["WRENN_WEBHOOK_STORE"] = f"sqlite:///{workdir / f'idem-{name}.db'}"
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "-c", str(conf), "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(WORKERS), "--worker-class", server.worker_class]
+    if server.worker_class == "gthread":  # threads > 1 would turn sync into gthread
+        command += ["--threads", str(THREADS)]
+    command += ["--log-level", "warning", APPS[server.app]]
+    log_path = workdir / f"gunicorn-{name}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(ready.iterdir())) < WORKERS:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start {name}:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}{PATH}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the run ----------------------------------------------------------------
+
+
+def _spread(values: list[float]) -> tuple[float, float, float]:
+    median = statistics.median(values)
+    if len(values) < 2:
+        return median, median, median
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return median, q[0], q[2]
+
+
+def summarize(
+    samples: dict[Case, list[dict[str, Any]]], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Medians with spread per case, worker shares, and the SDK/bare ratios per round."""
+    bare = {case.group: runs for case, runs in samples.items() if case.server.app == "bare"}
+    results = []
+    for case, runs in samples.items():
+        rps, p25, p75 = _spread([run["rps"] for run in runs])
+        counts: dict[str, int] = {}
+        for run in runs:
+            for pid, count in run["workers"].items():
+                counts[pid] = counts.get(pid, 0) + int(count)
+        total = sum(counts.values()) or 1
+        row: dict[str, Any] = {
+            "case": case.name,
+            "workers": case.group.split(",")[0],
+            "connection": case.connection,
+            "app": case.server.label,
+            "rps_median": round(rps),
+            "rps_p25": round(p25),
+            "rps_p75": round(p75),
+            "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
+            "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
+            "worker_share": sorted((round(c / total, 3) for c in counts.values()), reverse=True),
+            "requests": sum(int(run["requests"]) for run in runs),
+            "errors": sum(int(run["errors"]) for run in runs),
+            "non_2xx": sum(int(run["non_2xx_3xx"]) for run in runs),
+            "duplicates": sum(int(run["duplicates"]) for run in runs),
+        }
+        floor = bare.get(case.group)
+        if floor and case.server.app != "bare":
+            ratios = [a["rps"] / b["rps"] for a, b in zip(runs, floor, strict=False) if b["rps"]]
+            ratio, r25, r75 = _spread(ratios)
+            row.update(ratio_to_bare=round(ratio, 3), ratio_p25=round(r25, 3))
+            row.update(ratio_p75=round(r75, 3))
+        results.append(row)
+    return {"benchmark": "http", **settings, "target_ratio": TARGET_RATIO, "results": results}
+
+
+def measure(
+    url: str,
+    case: Case,
+    seconds: int,
+    requests_file: Path,
+    *,
+    expected_rps: float,
+    connections: int,
+    wrk_threads: int,
+) -> tuple[dict[str, Any], int]:
+    """One wrk run on a fresh request file, sized (and grown if used up) for the rate.
+
+    Returns wrk's report and the body size in bytes.
+    """
+    margin = 1.5
+    for _attempt in range(4):
+        body_bytes = write_requests(requests_file, math.ceil(expected_rps * seconds * margin) + 500)
+        report = run_wrk(
+            url,
+            requests_file,
+            seconds=seconds,
+            connections=connections,
+            threads=wrk_threads,
+            close=case.connection == "close",
+        )
+        if not report["exhausted"]:
+            return report, body_bytes
+        margin *= 2  # the file ran out before the time did: again, with more
+    raise RuntimeError(f"{case.name}: wrk used up every request file")
+
+
+def run(
+    rounds: int,
+    duration: int,
+    warmup: int,
+    connections: int,
+    wrk_threads: int,
+    variants: list[str],
+    first_rate: float,
+) -> dict[str, Any]:
+    """Start every server, then measure every case round by round; return the report."""
+    from benchmarks.bench_core import _cores
+
+    chosen = cases(variants)
+    samples: dict[Case, list[dict[str, Any]]] = {case: [] for case in chosen}
+    best: dict[Case, float] = {}  # the best requests/s so far: sizes the files
+    body_bytes = 0
+    with tempfile.TemporaryDirectory(prefix="wrenn-bench-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        urls: dict[Server, str] = {}
+        for server in dict.fromkeys(case.server for case in chosen):
+            urls[server] = stack.enter_context(serve(server, workdir))
+        for number in range(rounds):
+            shift = number % len(chosen)  # rotate the order, so that none always goes first
+            for case in chosen[shift:] + chosen[:shift]:
+                for seconds in (warmup, duration) if warmup else (duration,):
+                    report, body_bytes = measure(
+                        urls[case.server],
+                        case,
+                        seconds,
+                        workdir / "requests.tsv",
+                        expected_rps=best.get(case, first_rate),
+                        connections=connections,
+                        wrk_threads=wrk_threads,
+                    )
+                    best[case] = max(best.get(case, 0.0), report["rps"])
+                samples[case].append(report)  # the last run: the measured one
+                print(
+                    f"  round {number + 1}/{rounds} {case.name}: {report['rps']:.0f} req/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    settings = {
+        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "rounds": rounds,
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "connections": connections,
+        "wrk_threads": wrk_threads,
+        "gunicorn": f"{WORKERS} workers; gthread with {THREADS} threads",
+        "body_bytes": body_bytes,
+    }
+    return summarize(samples, settings)
+
+
+def table(report: dict[str, Any]) -> str:
+    """Render a report as a plain-text table."""
+    lines = [
+        f"HTTP benchmark: {report['machine']}; {report['rounds']} rounds x "
+        f"{report['duration_s']} s per case, {report['connections']} connections, "
+        f"{report['body_bytes']}-byte bodies",
+        f"{'workers, connection':<28} {'app':<24} {'req/s':>7} {'p25-p75':>13} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'x bare':>6} {'shares %':>9} {'err':>4}",
+    ]
+    for row in report["results"]:
+        spread = f"{row['rps_p25']}-{row['rps_p75']}"
+        ratio = f"{row['ratio_to_bare']:.3f}" if "ratio_to_bare" in row else "1"
+        shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
+        errors = row["errors"] + row["non_2xx"] + row["duplicates"]
+        lines.append(
+            f"{row['workers'] + ', ' + row['connection']:<28} {row['app']:<24} "
+            f"{row['rps_median']:>7} {spread:>13} {row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
+            f"{ratio:>6} {shares:>9} {errors:>4}"
+        )
+    lines.append(
+        f"x bare: median of per-round SDK/bare throughput (target >= {report['target_ratio']}); "
+        "shares: requests answered by each worker; err: socket errors + non-2xx + duplicates"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5, help="measured seconds per case")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds before each measurement")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--variants",
+        default="sync,gthread,gthread-close",
+        help="comma-separated: sync, gthread (keep-alive), gthread-close",
+    )
+    parser.add_argument(
+        "--first-rate", type=float, default=8000, help="req/s expected before any measurement"
+    )
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/http.json"))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print(f"wrk is not installed; install it with: {WRK_INSTALL}", file=sys.stderr)
+        sys.exit(2)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - {"sync", "gthread", "gthread-close"}
+    if unknown or not 1 <= args.duration + args.warmup <= 200 or args.rounds < 1:
+        parser.error("variants: sync, gthread, gthread-close; 1 <= duration + warmup <= 200 s")
+    report = run(
+        args.rounds,
+        args.duration,
+        args.warmup,
+        args.connections,
+        args.wrk_threads,
+        variants,
+        args.first_rate,
+    )
+    print(table(report))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Render the JSON reports in ``benchmarks/results/`` as Markdown tables for the docs.
+
+    python -m benchmarks.report [--results DIR] [--level 2] [--out FILE]
+
+``render()`` returns the Markdown for every ``*.json`` report in a folder:
+the core, HTTP and memory benchmarks first, any other report as a generic table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results")
+ORDER = ("core", "http", "memory")
+TO = "\N{EN DASH}"  # between the ends of a range, which may be negative
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
+    """A Markdown table; ``align`` holds ``l`` or ``r`` per column (default: left)."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    marks = [":--" if a == "l" else "--:" for a in align.ljust(len(headers), "l")]
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _core(report: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["case"],
+            f"{row['median_us']:.2f}",
+            f"{row['p25_us']:.2f}{TO}{row['p75_us']:.2f}",
+            f"{row['ratio_to_floor']:.2f}x",
+        )
+        for row in report["results"]
+    ]
+    intro = (
+        f"In process, {report['rounds']} rounds x {report['per_round']:,} distinct "
+        f"{report['body_bytes']}-byte deliveries per case, interleaved; "
+        f"machine: {report['machine']}."
+    )
+    body = table(["Case", "Median µs", f"p25{TO}p75 µs", "x floor"], rows, "lrrr")
+    return f"{intro}\n\n{body}"
+
+
+def _http(report: dict[str, Any]) -> str:
+    rows = []
+    for row in report["results"]:
+        if "ratio_to_bare" in row:
+            ratio = f"{row['ratio_to_bare']:.1%} ({row['ratio_p25']:.1%}{TO}{row['ratio_p75']:.1%})"
+        else:
+            ratio = "100% (floor)"
+        rows.append(
+            (
+                row["workers"],
+                row["connection"],
+                row["app"],
+                f"{row['rps_median']:,}",
+                f"{row['rps_p25']:,}{TO}{row['rps_p75']:,}",
+                f"{row['p50_ms']:.2f}",
+                f"{row['p99_ms']:.2f}",
+                ratio,
+                " / ".join(f"{share:.0%}" for share in row["worker_share"]),
+                row["errors"] + row["non_2xx"] + row["duplicates"],
+            )
+        )
+    intro = (
+        f"gunicorn on 127.0.0.1 ({report['gunicorn']}), driven by wrk with "
+        f"{report['connections']} connections; {report['rounds']} rounds x "
+        f"{report['duration_s']} s per case after a {report['warmup_s']} s warm-up, "
+        f"interleaved; {report['body_bytes']}-byte bodies, each distinct; "
+        f"machine: {report['machine']}. Throughput against the bare view is the median "
+        f"of per-round ratios (target: at least {report['target_ratio']:.0%})."
+    )
+    headers = [
+        "Workers",
+        "Connections",
+        "App",
+        "req/s",
+        f"p25{TO}p75",
+        "p50 ms",
+        "p99 ms",
+        "vs bare",
+        "Worker shares",
+        "Errors",
+    ]
+    return f"{intro}\n\n{table(headers, rows, 'lllrrrrrrr')}"
+
+
+def _memory(report: dict[str, Any]) -> str:
+    runs = report["results"]
+    rows = []
+    for index, point in enumerate(runs[0]["points"]):
+        cells = [f"{point['deliveries']:,}"]
+        for run in runs:
+            p = run["points"][index]
+            cells.append(f"{p['rss_mib']:.1f} ({p['records']:,})")
+        rows.append(cells)
+    headers = ["Deliveries", *(f"{run['store']}: RSS MiB (records)" for run in runs)]
+    notes = []
+    for run in runs:
+        if run["flat_after_bound"] is None:
+            verdict = (
+                f"bound not passed far enough to judge; a full store holds about "
+                f"{run['store_at_bound_mib']:.0f} MiB"
+            )
+        else:
+            verdict = (
+                f"bound reached at {run['bound_reached_at']:,} deliveries, then "
+                f"{run['growth_after_bound_mib']:+.2f} MiB in all, "
+                f"{run['tail_bytes_per_delivery']:+.1f} bytes per delivery at the end: "
+                + ("**flat**" if run["flat_after_bound"] else "**not flat**")
+            )
+        notes.append(
+            f"- {run['store']} (ttl {run['ttl_s']:.0f} s): about "
+            f"{run['bytes_per_record']} bytes per record while filling; {verdict}."
+        )
+    intro = (
+        f"RSS of one process after each block of {report['block']:,} distinct deliveries "
+        f"through `handle()` (one no-op handler, in-memory store), "
+        f"{report['deliveries']:,} in all; machine: {report['machine']}."
+    )
+    return f"{intro}\n\n{table(headers, rows, 'r' * len(headers))}\n\n" + "\n".join(notes)
+
+
+def _generic(report: dict[str, Any]) -> str:
+    results = report.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        return f"```json\n{json.dumps(report, indent=2)}\n```"
+    keys = list(dict.fromkeys(k for r in results for k in r))
+    scalar = [k for k in keys if all(not isinstance(r.get(k), (dict, list)) for r in results)]
+    numeric = "".join(
+        "r" if all(isinstance(r.get(k), (int, float, type(None))) for r in results) else "l"
+        for k in scalar
+    )
+    return table(scalar, ([r.get(k, "") for k in scalar] for r in results), numeric)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "core": _core,
+    "http": _http,
+    "memory": _memory,
+}
+TITLES = {
+    "core": "Core: `handle()` against the floor and peers",
+    "http": "HTTP: the example receiver under gunicorn against a bare Flask view",
+    "memory": "Memory: RSS over distinct deliveries",
+}
+
+
+def render_report(report: dict[str, Any], level: int = 2, name: str = "results") -> str:
+    """One report as a Markdown section: a heading, what was run, and its table.
+
+    ``name`` (such as the file's name) titles a report that does not say which it is.
+    """
+    kind = str(report.get("benchmark") or name)
+    title = TITLES.get(kind, kind)
+    return f"{'#' * level} {title}\n\n{RENDERERS.get(kind, _generic)(report)}\n"
+
+
+def render(results: Path = RESULTS, level: int = 2) -> str:
+    """Markdown for every ``*.json`` report in ``results``, core, HTTP and memory first."""
+    reports: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(results.glob("*.json")):
+        report = json.loads(path.read_text())
+        if isinstance(report, dict):
+            reports.append((str(report.get("benchmark") or path.stem), report))
+    if not reports:
+        return "No benchmark results yet: run `make bench`.\n"
+
+    def rank(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:
+        return (ORDER.index(item[0]) if item[0] in ORDER else len(ORDER), item[0])
+
+    return "\n".join(render_report(r, level, kind) for kind, r in sorted(reports, key=rank))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--level", type=int, default=2, help="heading level of each section")
+    parser.add_argument("--out", type=Path, help="write here instead of printing")
+    args = parser.parse_args()
+    markdown = render(args.results, args.level)
+    if args.out:
+        args.out.write_text(markdown)
+    else:
+        print(markdown, end="")
+
+
+if __name__ == "__main__":
+    main()

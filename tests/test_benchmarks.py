@@ -1,0 +1,222 @@
+"""Smoke tests for the benchmark harness: its pure parts on tiny inputs, no wrk needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import bench_http, bench_memory, report
+from benchmarks.bare_app import create_app
+from wrenn_webhooks import WebhookReceiver, verify
+
+
+def read_requests(path: Path) -> tuple[list[str], list[list[str]]]:
+    names, *lines = path.read_text().splitlines()
+    return names.split("\t"), [line.split("\t") for line in lines]
+
+
+def test_request_file_holds_distinct_valid_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "requests.tsv"
+    size = bench_http.write_requests(path, 50)
+    names, rows = read_requests(path)
+    assert names[-1] == "body"
+    assert {name.lower() for name in names} >= {
+        "x-wrenn-signature",
+        "x-wrenn-timestamp",
+        "x-wrenn-delivery",
+    }
+    assert len(rows) == 50
+    assert all(len(row) == len(names) for row in rows)
+    bodies = [row[-1].encode() for row in rows]
+    assert len(set(bodies)) == 50
+    assert {len(body) for body in bodies} == {size}
+    receiver = WebhookReceiver(bench_http.SECRET)
+    receiver.add(lambda event: None, "capsule.pause")
+    for row in rows:
+        headers = dict(zip(names[:-1], row[:-1], strict=True))
+        verify(row[-1].encode(), headers, bench_http.SECRET)
+        answer = receiver.handle(row[-1].encode(), headers)
+        assert answer.status_code == 200
+        assert not answer.body.get("duplicate")
+
+
+def test_lua_script_reads_what_the_harness_writes() -> None:
+    script = bench_http.LUA.read_text()
+    assert f'headers["{bench_http.WORKER_HEADER}"]' in script
+    assert '"WRK_JSON "' in script
+    assert "wrk.thread:stop()" in script  # a file never wraps round to a duplicate
+
+
+def test_parse_wrk_adds_requests_per_second() -> None:
+    line = (
+        'WRK_JSON {"duration_us":2000000,"requests":5000,"errors":0,"non_2xx_3xx":0,'
+        '"p50_us":1200,"p99_us":9000,"exhausted":0,"duplicates":0,'
+        '"workers":{"101":2600,"102":2400},"statuses":{"200":5000}}'
+    )
+    parsed = bench_http.parse_wrk(f"noise\n{line}\n")
+    assert parsed["rps"] == pytest.approx(2500)
+    assert parsed["workers"] == {"101": 2600, "102": 2400}
+    with pytest.raises(RuntimeError):
+        bench_http.parse_wrk("Running 5s test\n")
+
+
+def fake_run(rps: float, shares: tuple[int, int] = (1, 1)) -> dict[str, Any]:
+    total = int(rps * 5)
+    first = total * shares[0] // sum(shares)
+    return {
+        "rps": rps,
+        "requests": total,
+        "p50_us": 1500.0,
+        "p99_us": 8000.0,
+        "errors": 0,
+        "non_2xx_3xx": 0,
+        "duplicates": 0,
+        "workers": {"11": first, "12": total - first},
+    }
+
+
+def http_report() -> dict[str, Any]:
+    cases = bench_http.cases(["sync", "gthread"])
+    samples = {}
+    for case in cases:
+        rps = {"-": 1000.0, "memory": 960.0, "sqlite": 500.0}[case.server.store]
+        samples[case] = [fake_run(rps), fake_run(rps * 1.1, (3, 1))]
+    settings = {
+        "machine": "x86_64, 2 cores",
+        "rounds": 2,
+        "duration_s": 5,
+        "warmup_s": 1,
+        "connections": 64,
+        "wrk_threads": 1,
+        "gunicorn": "2 workers",
+        "body_bytes": 333,
+    }
+    return bench_http.summarize(samples, settings)
+
+
+def test_http_summary_gives_ratios_and_worker_shares() -> None:
+    result = http_report()
+    rows = {row["case"]: row for row in result["results"]}
+    assert len(rows) == 6
+    memory = rows["2 gthread x 8, keep-alive: SDK, memory store"]
+    assert memory["ratio_to_bare"] == pytest.approx(0.96)
+    assert memory["worker_share"][0] > memory["worker_share"][1]
+    assert sum(memory["worker_share"]) == pytest.approx(1, abs=0.01)
+    assert "ratio_to_bare" not in rows["2 sync, server closes: bare Flask view (floor)"]
+    text = bench_http.table(result)
+    assert "SDK, sqlite store" in text
+    assert "0.960" in text
+
+
+def test_cases_cover_both_worker_classes_and_connection_modes() -> None:
+    names = [case.name for case in bench_http.cases(["sync", "gthread", "gthread-close"])]
+    assert len(names) == len(set(names)) == 9
+    assert "2 gthread x 8, close: SDK, sqlite store" in names
+
+
+def test_tag_worker_adds_the_header() -> None:
+    seen: list[list[tuple[str, str]]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    tagged = bench_http.tag_worker(app, "4242")
+    assert tagged({}, lambda status, headers, exc_info=None: seen.append(headers)) == [b"ok"]
+    assert (bench_http.WORKER_HEADER, "4242") in seen[0]
+
+
+def test_bare_app_does_the_floor_work(tmp_path: Path) -> None:
+    path = tmp_path / "requests.tsv"
+    bench_http.write_requests(path, 2)
+    names, rows = read_requests(path)
+    client = create_app(bench_http.SECRET).test_client()
+    headers = dict(zip(names[:-1], rows[0][:-1], strict=True))
+    answer = client.post("/webhooks/wrenn", data=rows[0][-1], headers=headers)
+    assert answer.status_code == 200
+    assert answer.get_json() == {"ok": True, "event": "capsule.pause", "handled": 1}
+    wrong = client.post("/webhooks/wrenn", data=rows[1][-1], headers=headers)
+    assert wrong.status_code == 401
+
+
+def test_memory_curve_on_a_small_run() -> None:
+    result = bench_memory.measure(2_000, 500, max_entries=1_000)
+    points = result["points"]
+    assert [p["deliveries"] for p in points] == [0, 500, 1_000, 1_500, 2_000]
+    assert [p["records"] for p in points] == [0, 500, 1_000, 1_000, 1_000]
+    assert result["bound_reached_at"] == 1_000
+    assert isinstance(result["flat_after_bound"], bool)
+    assert bench_memory.rss_bytes() > 0
+
+
+def test_memory_verdict_tells_flat_from_growing() -> None:
+    mib = bench_memory.MIB
+
+    def points(after: list[int]) -> list[dict[str, int]]:
+        rss = [40 * mib, 50 * mib, *after]
+        records = [0, 10_000, *[10_000] * len(after)]
+        return [
+            {"deliveries": 10_000 * i, "rss_bytes": r, "records": n}
+            for i, (r, n) in enumerate(zip(rss, records, strict=True))
+        ]
+
+    flat = bench_memory.verdict(points([51 * mib, 51 * mib, 51 * mib]), 10_000, 900)
+    assert flat["flat_after_bound"] is True
+    assert flat["bytes_per_record"] == round(10 * mib / 10_000)
+    leaking = bench_memory.verdict(points([60 * mib, 70 * mib, 80 * mib]), 10_000, 900)
+    assert leaking["flat_after_bound"] is False
+    filling = bench_memory.verdict(points([]), 100_000, 900)
+    assert filling["flat_after_bound"] is None
+    assert bench_memory.table(
+        {"machine": "m", "deliveries": 20_000, "results": [flat | {"store": "s"}]}
+    )
+
+
+def test_report_renders_every_result_file(tmp_path: Path) -> None:
+    core = {
+        "benchmark": "core",
+        "machine": "x86_64, 2 cores",
+        "rounds": 3,
+        "per_round": 100,
+        "body_bytes": 381,
+        "results": [
+            {"case": "floor", "median_us": 4.6, "p25_us": 4.5, "p75_us": 4.7, "ratio_to_floor": 1},
+            {"case": "a|b", "median_us": 7.4, "p25_us": 7.2, "p75_us": 7.6, "ratio_to_floor": 1.6},
+        ],
+    }
+    memory = bench_memory.verdict(
+        [
+            {"deliveries": 0, "rss_bytes": 1 << 25, "records": 0},
+            {"deliveries": 10, "rss_bytes": 1 << 26, "records": 10},
+        ],
+        100_000,
+        900,
+    )
+    memory_report = {
+        "benchmark": "memory",
+        "machine": "m",
+        "deliveries": 10,
+        "block": 10,
+        "results": [memory | {"store": "default"}],
+    }
+    other = {"results": [{"setting": "NORMAL", "accepts_per_s": 1234}]}
+    for name, data in (
+        ("core", core),
+        ("http", http_report()),
+        ("memory", memory_report),
+        ("inbox", other),
+    ):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    markdown = report.render(tmp_path)
+    sections = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert len(sections) == 4
+    assert sections[0].startswith("## Core")
+    assert sections[-1] == "## inbox"
+    assert "| a\\|b | 7.40 |" in markdown
+    assert "96.0%" in markdown
+    assert "| NORMAL | 1234 |" in markdown
+    assert "| :-- | --: |" in markdown  # numbers to the right
+    assert report.render(tmp_path / "empty").startswith("No benchmark results")
