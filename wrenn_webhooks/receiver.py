@@ -24,7 +24,7 @@ from .errors import (
     StoreError,
     WrennWebhookError,
 )
-from .events import Event, parse_event
+from .events import Event, parse_body
 from .inbox.base import Inbox
 from .routing import Route, Router
 from .signature import DEFAULT_TOLERANCE, Delivery, Verifier
@@ -156,6 +156,8 @@ class WebhookReceiver(Router):
         started = time.perf_counter()
         if not self._serving:
             self._start_serving()
+        if type(body) is not bytes:
+            body = bytes(body)  # bytearray, memoryview
         delivery: Delivery | None = None
         try:
             if len(body) > self.max_body_bytes:
@@ -164,7 +166,7 @@ class WebhookReceiver(Router):
                 )
             now = self.clock()
             delivery = self._verify(body, headers, now)
-            event = parse_event(body)
+            event = parse_body(body)
         except WrennWebhookError as exc:
             response = Response(
                 exc.status_code, {"ok": False, "error": str(exc)}, delivery=delivery, error=exc
@@ -219,7 +221,7 @@ class WebhookReceiver(Router):
             delivery = delivery._replace(redelivery=True)
         finished = False
         failures: list[tuple[str, BaseException]] = []
-        completed = _ignore  # with one handler, release(done=True) says it all
+        completed = None  # with one handler, release(done=True) says it all
         if len(routes) > 1:
 
             def completed(name: str) -> None:
@@ -250,7 +252,7 @@ class WebhookReceiver(Router):
         delivery: Delivery,
         routes: Sequence[Route],
         skip: frozenset[str] = frozenset(),
-        completed: Callable[[str], object] = lambda name: None,
+        completed: Callable[[str], object] | None = None,
     ) -> list[tuple[str, BaseException]]:
         """Run ``routes`` in order, skipping names in ``skip``; return the failures.
 
@@ -278,7 +280,8 @@ class WebhookReceiver(Router):
                 )
                 self._observe(exc, event, delivery)
             else:
-                completed(route.name)
+                if completed is not None:
+                    completed(route.name)
         return failures
 
     def _observe(self, exc: BaseException, event: Event, delivery: Delivery) -> None:
@@ -324,10 +327,6 @@ class WebhookReceiver(Router):
         with self._lock:
             self._serving = True
             self._seal("it handled its first delivery")
-
-
-def _ignore(name: str) -> None:
-    """Nothing to record."""
 
 
 def _ok(event: Event, delivery: Delivery, handled: int, *, duplicate: bool = False) -> Response:

@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import deque
+from typing import Any
 
 from ..errors import ConfigurationError
 from .base import DEFAULT_TTL, Claim, ClaimState
 
 __all__ = ["MemoryIdempotencyStore"]
 
-
 _NEW = Claim(ClaimState.NEW)
+_NONE: frozenset[str] = frozenset()
 
-
-class _Record:
-    __slots__ = ("completed", "done", "expires", "lease_until")
-
-    def __init__(self, lease_until: float, expires: float) -> None:
-        self.completed: frozenset[str] = frozenset()
-        self.done = False
-        self.lease_until = lease_until
-        self.expires = expires
+# A record is a list, the cheapest mutable thing to make on the hot path:
+_LEASE, _EXPIRES, _DONE, _COMPLETED = range(4)
 
 
 class MemoryIdempotencyStore:
-    """Keep records in this process, the oldest evicted past ``max_entries``.
+    """Keep records in this process, the oldest dropped past ``max_entries``.
 
     Right for a single process. Several processes (gunicorn workers) need a
-    shared store such as ``SQLiteIdempotencyStore``.
+    shared store such as ``SQLiteIdempotencyStore``. Records go oldest first:
+    expired ones in batches, and the oldest at once when the store is full.
 
     Args:
         ttl: Seconds a record lives after its last change.
-        max_entries: Records kept at most; the least recently used go first.
+        max_entries: Records kept at most. About 550 bytes each: the default
+            bound holds some 55 MB of records.
     """
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, max_entries: int = 100_000) -> None:
@@ -40,11 +36,11 @@ class MemoryIdempotencyStore:
             raise ConfigurationError("ttl must be positive and max_entries at least 1")
         self.ttl = ttl
         self.max_entries = max_entries
-        # Least recently used first. An OrderedDict, not a dict: popping a
-        # dict's first items leaves holes that make next(iter()) ever slower.
-        self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._records: dict[str, list[Any]] = {}
+        # Keys in the order their records were made: a dict alone would slow down
+        # as its first items are deleted, leaving holes next(iter()) walks over.
+        self._order: deque[tuple[str, list[Any]]] = deque()
         self._lock = threading.Lock()
-        self._claims = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -54,33 +50,33 @@ class MemoryIdempotencyStore:
         records = self._records
         with self._lock:
             record = records.get(key)
-            if record is None or record.expires <= now:
-                if record is not None:
-                    del records[key]  # re-inserted below, at the recent end
-                records[key] = _Record(now + lease, now + self.ttl)
-                if len(records) > self.max_entries:
-                    records.popitem(last=False)
-                self._claims += 1
-                if not self._claims % 256:  # expired records go in batches
-                    while next(iter(records.values())).expires <= now:
-                        records.popitem(last=False)
+            if record is None or record[_EXPIRES] <= now:
+                record = [now + lease, now + self.ttl, False, _NONE]
+                records[key] = record
+                order = self._order
+                order.append((key, record))
+                # Drop the oldest while over the bound, or expired: O(1) each.
+                while len(order) > self.max_entries or order[0][1][_EXPIRES] <= now:
+                    old_key, old = order.popleft()
+                    if records.get(old_key) is old:
+                        del records[old_key]
                 return _NEW
-            records.move_to_end(key)
-            if record.done:
-                return Claim(ClaimState.DONE, record.completed)
-            if record.lease_until > now:
-                return Claim(ClaimState.BUSY, record.completed)
-            record.lease_until = now + lease
-            record.expires = now + self.ttl
-            return Claim(ClaimState.RETRY, record.completed)
+            completed: frozenset[str] = record[_COMPLETED]
+            if record[_DONE]:
+                return Claim(ClaimState.DONE, completed)
+            if record[_LEASE] > now:
+                return Claim(ClaimState.BUSY, completed)
+            record[_LEASE] = now + lease
+            record[_EXPIRES] = now + self.ttl
+            return Claim(ClaimState.RETRY, completed)
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
         with self._lock:
             record = self._records.get(key)
             if record is not None:
-                record.completed = record.completed | {handler}
-                record.expires = now + self.ttl
+                record[_COMPLETED] = record[_COMPLETED] | {handler}
+                record[_EXPIRES] = now + self.ttl
 
     def release(self, key: str, *, done: bool, now: float) -> None:
         """End the lease on ``key``; ``done`` marks it finished."""
@@ -89,6 +85,6 @@ class MemoryIdempotencyStore:
         # BUSY or the final state, never a half-released record.
         record = self._records.get(key)
         if record is not None:
-            record.expires = now + self.ttl
-            record.done = done
-            record.lease_until = 0.0
+            record[_EXPIRES] = now + self.ttl
+            record[_DONE] = done
+            record[_LEASE] = 0.0
