@@ -150,6 +150,8 @@ class TestErrors:
             "2026-05-24T21:10:37+0000",
             "٢٠٢٦-05-24T21:10:37Z",
             "x" * 10_000,
+            "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+            "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
         ],
     )
     def test_malformed_timestamp(self, value: str) -> None:

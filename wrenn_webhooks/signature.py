@@ -153,9 +153,9 @@ def parse_timestamp(value: str) -> datetime:
             text = f"{head}.{rest[:-6][:6].ljust(6, '0')}{rest[-6:]}"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # Overflow: year 1 or 9999 moved to UTC
         raise MalformedHeaderError(f"{_headers.TIMESTAMP} is not a real date and time") from None
-    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
 def verify(
