@@ -9,16 +9,31 @@ from the code. An unknown marker fails the build.
 from __future__ import annotations
 
 import inspect
+import json
 import re
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from mkdocs.exceptions import PluginError
 
-from wrenn_webhooks import ActorKind, WebhookReceiver
-from wrenn_webhooks.cli import cli
-from wrenn_webhooks.events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the benchmarks package lives beside the docs
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import report as bench_report  # noqa: E402
+from wrenn_webhooks import ActorKind, WebhookReceiver  # noqa: E402
+from wrenn_webhooks.cli import cli  # noqa: E402
+from wrenn_webhooks.events import (  # noqa: E402
+    EVENT_CLASSES,
+    LEGACY_EVENT_TYPES,
+    NEWER_EVENT_TYPES,
+    Event,
+)
+
+RESULTS = ROOT / "benchmarks" / "results"
 
 _MARKER = re.compile(r"<!-- wrenn:([a-z-]+) -->")
 
@@ -126,6 +141,18 @@ def cli_reference() -> str:
     return "\n\n".join(_help_sections(cli, None, ()))
 
 
+def _results(*names: str) -> str:
+    """The named reports in benchmarks/results/, rendered; a note for any not yet run."""
+    sections = []
+    for name in names:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            sections.append(bench_report.render_report(json.loads(path.read_text()), 3, name))
+        else:
+            sections.append(f"*No `{name}` results yet: run `make bench` or `make test-slow`.*\n")
+    return "\n".join(sections)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "event-table": event_table,
     "accessor-table": accessor_table,
@@ -134,6 +161,8 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "newer-types": lambda: _code_list(NEWER_EVENT_TYPES),
     "status-table": status_table,
     "cli-reference": cli_reference,
+    "bench-results": lambda: _results("core", "http", "memory"),
+    "load-results": lambda: _results("load"),
 }
 
 
