@@ -203,7 +203,7 @@ class Verifier:
             raise ConfigurationError("tolerance must be a positive number of seconds")
         self.tolerance = float(window)
         # Deliveries in a burst share their signing second: keep the last parse.
-        self._last: tuple[str, datetime, float] = ("", datetime.min, 0.0)
+        self._last: tuple[str, datetime, float, bytes] = ("", datetime.min, 0.0, b"")
 
     @property
     def secret_count(self) -> int:
@@ -227,11 +227,12 @@ class Verifier:
             raise MalformedHeaderError(
                 f"{_headers.DELIVERY} must be 1-200 printable ASCII characters"
             )
-        last_stamp, moment, signed_at = self._last
+        last_stamp, moment, signed_at, signed_prefix = self._last
         if stamp != last_stamp:
             moment = parse_timestamp(stamp)
             signed_at = moment.timestamp()
-            self._last = (stamp, moment, signed_at)
+            signed_prefix = stamp.encode("ascii") + b"."
+            self._last = (stamp, moment, signed_at, signed_prefix)
         skew = now - signed_at
         if not -self.tolerance <= skew <= self.tolerance:
             where = "in the past" if skew > 0 else "in the future"
@@ -241,7 +242,7 @@ class Verifier:
                 skew=skew,
             )
         given = signature[7:].lower()
-        message = stamp.encode("ascii") + b"." + body
+        message = signed_prefix + body
         for index, key in enumerate(self._keys):
             mac = key.copy()
             mac.update(message)
