@@ -315,3 +315,11 @@ def test_example_under_gunicorn_receives_send(tmp_path: Path) -> None:
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "200 OK" in sent.stdout
     assert "ALERT capsule sb-" in server.output
+
+
+def test_describe_shows_event_times_in_utc() -> None:
+    from wrenn_webhooks.cli import describe
+    from wrenn_webhooks.testing import make_event
+
+    event = make_event("host.up", timestamp="2026-05-24T23:10:37+02:00")
+    assert "2026-05-24T21:10:37Z" in describe(event)

@@ -76,3 +76,12 @@ def test_timestamps_are_utc_with_z() -> None:
 def test_unknown_fields_follow_the_known_ones() -> None:
     raw = SAMPLE_BODY[:-1] + b',"priority":3,"tags":["a","\\u003c"]}'
     assert encode_event(parse_event(raw)) == raw
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_a_time_beyond_the_utc_range_keeps_its_offset(stamp: str) -> None:
+    raw = (
+        b'{"event":"capsule.pause","timestamp":"' + stamp.encode() + b'","team_id":"t",'
+        b'"actor":{"type":"system"},"resource":{"id":"x","type":"y"}}'
+    )
+    assert encode_event(parse_event(raw)) == raw

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, _headers
-from .encoding import encode_event
+from .encoding import encode_event, format_event_time
 from .errors import SignatureError, WrennWebhookError
 from .events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event, parse_event
 from .signature import DEFAULT_TOLERANCE, parse_timestamp, sign, verify
@@ -228,7 +228,7 @@ def describe(event: Event, delivery_id: str | None = None) -> str:
     actor = event.actor
     who = " ".join(str(part) for part in (actor.type, actor.id, actor.name) if part)
     lines = [
-        f"── {event.event}  {event.outcome or ''}  {event.timestamp:%Y-%m-%dT%H:%M:%SZ}".rstrip()
+        f"── {event.event}  {event.outcome or ''}  {format_event_time(event.timestamp)}".rstrip()
         + (f"  (delivery {delivery_id})" if delivery_id else ""),
         f"   team      {event.team_id}",
         f"   actor     {who}",
@@ -326,7 +326,7 @@ def verify_command(
         delivery = verify(body, headers, secret, tolerance=tolerance, now=now)
     except SignatureError as exc:
         raise click.ClickException(f"invalid: {exc}") from None
-    click.echo(f"valid: signed at {delivery.timestamp:%Y-%m-%dT%H:%M:%SZ}")
+    click.echo(f"valid: signed at {format_event_time(delivery.timestamp)}")
     try:
         event = parse_event(body)
     except WrennWebhookError as exc:

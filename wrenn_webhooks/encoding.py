@@ -60,8 +60,12 @@ def format_event_time(moment: datetime) -> str:
 
     Whole seconds end in ``Z``; a fraction, when present, is kept without
     trailing zeros (as ``RFC3339Nano`` does) so that no information is lost.
+    A moment whose UTC form is out of range keeps its own offset.
     """
-    utc = moment.astimezone(timezone.utc)
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 with an offset: UTC is out of range
+        return moment.isoformat()
     # Not strftime: glibc's %Y does not pad years before 1000 ("1-01-01"),
     # while Go's layout "2006" always writes four digits ("0001-01-01").
     text = (
