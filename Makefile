@@ -58,6 +58,7 @@ bench: $(STAMP)
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y wrk \
 	      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }; \
 	  else echo "wrk is missing: install it with 'sudo apt-get install -y wrk'" >&2; exit 1; fi; }
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)
