@@ -11,16 +11,13 @@ import json
 import math
 import os
 import sqlite3
-import threading
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigurationError, StoreError
-from ..stores.sqlite import _Handle
+from .._sqlite import SQLiteFile
+from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -138,7 +135,7 @@ def _item(row: Sequence[Any]) -> InboxItem:
     )
 
 
-class SQLiteInbox:
+class SQLiteInbox(SQLiteFile):
     """Store events in a SQLite file; workers claim, handle and finish them.
 
     Safe across threads and processes (gunicorn workers, worker processes): each
@@ -181,7 +178,7 @@ class SQLiteInbox:
     ) -> None:
         if str(path) in ("", ":memory:"):
             raise ConfigurationError("SQLiteInbox needs a file that every process can open")
-        self.path = Path(path)
+        super().__init__(Path(path))
         if not self.path.parent.is_dir():
             raise ConfigurationError(f"directory of inbox {self.path} does not exist")
         self.retry_delays = tuple(float(delay) for delay in retry_delays)
@@ -195,12 +192,11 @@ class SQLiteInbox:
         self.retention = retention
         self.ordered = ordered
         self.synchronous = synchronous.upper()
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._purged_at = -math.inf
         with self._transaction():
             pass  # open now, so that a bad path or file fails here rather than on a request
+
+    _label = "inbox"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -423,16 +419,6 @@ class SQLiteInbox:
         with self._transaction() as conn:
             return self._delete_done(conn, now - older_than)
 
-    def close(self) -> None:
-        """Close this process's connections; a later call opens new ones.
-
-        Call it when no other thread is using the inbox.
-        """
-        with self._lock:
-            handles = builtins.list(self._handles)
-        for handle in handles:
-            handle.close()
-
     # --- connections -------------------------------------------------------------
 
     @staticmethod
@@ -441,32 +427,6 @@ class SQLiteInbox:
             "DELETE FROM inbox WHERE status = 'done' AND finished_at <= ?", (before,)
         )
         return cursor.rowcount
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the inbox's fault
-            reason = str(exc) or type(exc).__name__
-            raise StoreError(f"inbox {self.path} unavailable: {reason}") from exc
-        finally:
-            with suppress(sqlite3.Error):
-                if conn is not None and conn.in_transaction:
-                    conn.execute("ROLLBACK")
-
-    def _connection(self) -> sqlite3.Connection:
-        handle: _Handle | None = getattr(self._local, "handle", None)
-        if handle is not None and handle.conn is not None and handle.pid == os.getpid():
-            return handle.conn
-        conn = self._open()
-        handle = self._local.handle = _Handle(conn)  # drops any older handle of this thread
-        with self._lock:
-            self._handles.add(handle)
-        return conn
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(

@@ -6,13 +6,10 @@ import json
 import math
 import os
 import sqlite3
-import threading
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..errors import ConfigurationError, StoreError
+from .._sqlite import SQLiteFile
+from ..errors import ConfigurationError
 from .base import DEFAULT_TTL, Claim, ClaimState
 
 __all__ = ["SQLiteIdempotencyStore"]
@@ -25,32 +22,8 @@ _SCHEMA = (
     f"PRAGMA user_version = {_SCHEMA_VERSION}",
 )
 
-_INHERITED: list[sqlite3.Connection] = []
-"""Connections a forked child inherited. Kept and never closed: closing one would run
-SQLite's unlock and checkpoint code against locks that belong to the parent."""
 
-
-class _Handle:
-    """One thread's connection, closed when the thread ends and its locals are dropped."""
-
-    __slots__ = ("__weakref__", "conn", "pid")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn: sqlite3.Connection | None = conn
-        self.pid = os.getpid()
-
-    def close(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None and self.pid == os.getpid():
-            conn.close()
-        elif conn is not None:
-            _INHERITED.append(conn)
-
-    def __del__(self) -> None:
-        self.close()
-
-
-class SQLiteIdempotencyStore:
+class SQLiteIdempotencyStore(SQLiteFile):
     """Keep records in a SQLite file, safe across threads and processes (gunicorn workers).
 
     Each thread opens its own connection, and a forked child opens fresh ones rather than
@@ -73,19 +46,18 @@ class SQLiteIdempotencyStore:
     ) -> None:
         if not ttl > 0 or not timeout >= 0:
             raise ConfigurationError("ttl must be positive and timeout not negative")
-        self.path = Path(path)
+        super().__init__(Path(path))
         if str(path) in ("", ":memory:"):
             raise ConfigurationError("SQLiteIdempotencyStore needs a file; use the memory store")
         if not self.path.parent.is_dir():
             raise ConfigurationError(f"directory of idempotency store {self.path} does not exist")
         self.ttl = ttl
         self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._purged_at = -math.inf
         with self._transaction():
             pass  # open now, so that a bad path or file fails here rather than on a request
+
+    _label = "idempotency store"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -133,42 +105,6 @@ class SQLiteIdempotencyStore:
                 "UPDATE records SET lease_until = 0, done = ?, expires = ? WHERE key = ?",
                 (int(done), now + self.ttl, key),
             )
-
-    def close(self) -> None:
-        """Close this process's connections; a later call opens new ones.
-
-        Call it when no other thread is using the store.
-        """
-        with self._lock:
-            handles = list(self._handles)
-        for handle in handles:
-            handle.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the store's fault
-            reason = str(exc) or type(exc).__name__
-            raise StoreError(f"idempotency store {self.path} unavailable: {reason}") from exc
-        finally:
-            with suppress(sqlite3.Error):
-                if conn is not None and conn.in_transaction:
-                    conn.execute("ROLLBACK")
-
-    def _connection(self) -> sqlite3.Connection:
-        handle: _Handle | None = getattr(self._local, "handle", None)
-        if handle is not None and handle.conn is not None and handle.pid == os.getpid():
-            return handle.conn
-        conn = self._open()
-        handle = self._local.handle = _Handle(conn)  # drops any older handle of this thread
-        with self._lock:
-            self._handles.add(handle)
-        return conn
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(

@@ -1,0 +1,100 @@
+"""SQLite files shared by threads and processes: the idempotency store's and the inbox's.
+
+One connection per thread, never one inherited across ``fork`` (gunicorn
+``--preload``), and transactions that take the write lock at once
+(``BEGIN IMMEDIATE``) so that every read-check-write is atomic across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from .errors import StoreError
+
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a forked child inherited. Kept and never closed: closing one would run
+SQLite's unlock and checkpoint code against locks that belong to the parent."""
+
+
+class _Handle:
+    """One thread's connection, closed when the thread ends and its locals are dropped."""
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn: sqlite3.Connection | None = conn
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None and self.pid == os.getpid():
+            conn.close()
+        elif conn is not None:
+            _INHERITED.append(conn)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class SQLiteFile:
+    """Connections and transactions for one SQLite file; subclasses define ``_open``.
+
+    Attributes:
+        path: The database file.
+    """
+
+    _label = "database"
+    """What the file is, in error messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+
+    def close(self) -> None:
+        """Close this process's connections; a later call opens new ones.
+
+        Call it when no other thread is using the file.
+        """
+        with self._lock:
+            handles = list(self._handles)
+        for handle in handles:
+            handle.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the file's fault
+            reason = str(exc) or type(exc).__name__
+            raise StoreError(f"{self._label} {self.path} unavailable: {reason}") from exc
+        finally:
+            with suppress(sqlite3.Error):
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def _connection(self) -> sqlite3.Connection:
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None and handle.conn is not None and handle.pid == os.getpid():
+            return handle.conn
+        conn = self._open()
+        handle = self._local.handle = _Handle(conn)  # drops any older handle of this thread
+        with self._lock:
+            self._handles.add(handle)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Open a new connection, its schema checked or created."""
+        raise NotImplementedError
