@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from .errors import StoreError
+from .errors import ConfigurationError, StoreError
 
 _INHERITED: list[sqlite3.Connection] = []
 """Connections a forked child inherited. Kept and never closed: closing one would run
@@ -52,6 +52,14 @@ class SQLiteFile:
 
     _label = "database"
     """What the file is, in error messages."""
+    _table = ""
+    """The table a file of this kind must hold."""
+    _schema: tuple[str, ...] = ()
+    """Statements that create the schema, the last one setting ``user_version``."""
+    _schema_version = 1
+    _timeout = 5.0
+    """Seconds to wait for another writer."""
+    _synchronous = "NORMAL"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -96,5 +104,35 @@ class SQLiteFile:
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        """Open a new connection, its schema checked or created."""
-        raise NotImplementedError
+        """Open a new connection in WAL mode, its schema checked or created."""
+        conn = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version > self._schema_version:
+                raise ConfigurationError(
+                    f"{self._label} {self.path} has schema version {version}, newer than"
+                    f" {self._schema_version}: it was written by a newer wrenn-webhooks"
+                )
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            if version < self._schema_version:
+                conn.execute("BEGIN IMMEDIATE")
+                # Read again under the lock: another process may have just created it.
+                if conn.execute("PRAGMA user_version").fetchone()[0] < self._schema_version:
+                    for statement in self._schema:
+                        conn.execute(statement)
+                conn.execute("COMMIT")
+            if not conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (self._table,)
+            ).fetchone():
+                raise ConfigurationError(
+                    f"{self.path} holds no {self._label}: the store and the inbox"
+                    " each need a file of their own"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn

@@ -189,7 +189,7 @@ def test_a_file_that_is_not_an_inbox(tmp_path: Path) -> None:
     result = run("inbox", "--db", str(path), "stats")
     assert result.exit_code == 1
     assert result.output.startswith("Error: ")
-    assert "is not an inbox" in result.output
+    assert "holds no inbox" in result.output
     assert len(result.output.splitlines()) == 1
 
 

@@ -392,7 +392,7 @@ class TestFile:
     def test_an_idempotency_store_file_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "shared.db"
         SQLiteIdempotencyStore(path).close()
-        with pytest.raises(ConfigurationError, match="not an inbox"):
+        with pytest.raises(ConfigurationError, match="holds no inbox"):
             SQLiteInbox(path)
 
     def test_data_persists_across_instances(self, tmp_path: Path) -> None:

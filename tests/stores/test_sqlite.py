@@ -235,3 +235,11 @@ def test_purge_runs_at_most_once_per_tenth_of_ttl(tmp_path: Path) -> None:
         assert rows(path) == 3
     finally:
         store.close()
+
+
+def test_an_inbox_file_is_refused(tmp_path: Path) -> None:
+    from wrenn_webhooks.inbox import SQLiteInbox
+
+    SQLiteInbox(tmp_path / "shared.db").close()
+    with pytest.raises(ConfigurationError, match="holds no idempotency store"):
+        SQLiteIdempotencyStore(tmp_path / "shared.db")

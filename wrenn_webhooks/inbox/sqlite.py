@@ -191,12 +191,16 @@ class SQLiteInbox(SQLiteFile):
         self.lease = lease
         self.retention = retention
         self.ordered = ordered
-        self.synchronous = synchronous.upper()
+        self.synchronous = self._synchronous = synchronous.upper()
         self._purged_at = -math.inf
         with self._transaction():
             pass  # open now, so that a bad path or file fails here rather than on a request
 
     _label = "inbox"
+    _table = "inbox"
+    _schema = _SCHEMA
+    _schema_version = _SCHEMA_VERSION
+    _timeout = _BUSY_TIMEOUT
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -427,34 +431,3 @@ class SQLiteInbox(SQLiteFile):
             "DELETE FROM inbox WHERE status = 'done' AND finished_at <= ?", (before,)
         )
         return cursor.rowcount
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
-        try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            if version > _SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"inbox {self.path} has schema version {version}, newer than"
-                    f" {_SCHEMA_VERSION}: it was written by a newer wrenn-webhooks"
-                )
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            if version < _SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                # Read again under the lock: another process may have just created it.
-                if conn.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                conn.execute("COMMIT")
-            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox'").fetchone():
-                raise ConfigurationError(
-                    f"{self.path} is not an inbox (an idempotency store?): give the inbox its"
-                    " own file"
-                )
-        except BaseException:
-            conn.close()
-            raise
-        return conn

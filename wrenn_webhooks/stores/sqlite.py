@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 from pathlib import Path
 
 from .._sqlite import SQLiteFile
@@ -52,12 +51,15 @@ class SQLiteIdempotencyStore(SQLiteFile):
         if not self.path.parent.is_dir():
             raise ConfigurationError(f"directory of idempotency store {self.path} does not exist")
         self.ttl = ttl
-        self.timeout = timeout
+        self.timeout = self._timeout = timeout
         self._purged_at = -math.inf
         with self._transaction():
             pass  # open now, so that a bad path or file fails here rather than on a request
 
     _label = "idempotency store"
+    _table = "records"
+    _schema = _SCHEMA
+    _schema_version = _SCHEMA_VERSION
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -105,27 +107,3 @@ class SQLiteIdempotencyStore(SQLiteFile):
                 "UPDATE records SET lease_until = 0, done = ?, expires = ? WHERE key = ?",
                 (int(done), now + self.ttl, key),
             )
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            if version > _SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"idempotency store {self.path} has schema version {version}, newer than"
-                    f" {_SCHEMA_VERSION}: it was written by a newer wrenn-webhooks"
-                )
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if version < _SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
