@@ -1,24 +1,24 @@
-"""``wrenn-webhooks inbox ...`` and ``wrenn-webhooks worker``: output, errors, exit codes."""
+"""``wrenn-webhooks inbox --db ...`` and ``wrenn-webhooks worker``: file errors, exit codes.
+
+What the inbox commands show and do on every backend is in ``tests/inbox/test_contract.py``.
+"""
 
 from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from tests.inbox import body_for, put
+from tests.inbox import one_in_each_state
 from tests.servers import BIN, ROOT
 from wrenn_webhooks.cli import cli
 from wrenn_webhooks.inbox import SQLiteInbox
 from wrenn_webhooks.inbox.commands import inbox
 from wrenn_webhooks.stores import SQLiteIdempotencyStore
-
-DAY = 86400.0
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -30,149 +30,9 @@ def db(tmp_path: Path) -> Path:
     """An inbox with one event in each state: 1 done (8 days ago), 2 failed, 3 dead, 4 new."""
     path = tmp_path / "inbox.db"
     box = SQLiteInbox(path)
-    now = time.time()
-    for n in range(4):
-        put(box, body_for(f"sb-{n}"), now=now - 60)
-    done, failed, dead = box.claim("w1", now=now, limit=3)
-    box.finish(done.id, now=now - 8 * DAY)
-    box.fail(failed.id, {"app.notify": "ConnectionError: pager unreachable"}, now=now)
-    box.fail(dead.id, {"app.bill": "ValueError: no such account"}, now=now, final=True)
+    one_in_each_state(box)
     box.close()
     return path
-
-
-def stats(path: Path) -> dict[str, int | float | None]:
-    box = SQLiteInbox(path)
-    try:
-        return box.stats(now=time.time())
-    finally:
-        box.close()
-
-
-def test_stats(db: Path) -> None:
-    result = run("inbox", "--db", str(db), "stats")
-    assert result.exit_code == 0
-    lines = dict(line.split(None, 1) for line in result.output.splitlines())
-    assert {k: v for k, v in lines.items() if k != "oldest_pending_age"} == {
-        "pending": "2",
-        "done": "1",
-        "dead": "1",
-        "failed": "1",
-        "in_flight": "0",
-    }
-    assert lines["oldest_pending_age"].startswith("60.")
-
-
-def test_the_db_can_come_from_the_environment(db: Path) -> None:
-    result = run("inbox", "stats", env={"WRENN_INBOX_DB": str(db)})
-    assert result.exit_code == 0
-    assert "pending" in result.output
-
-
-def test_list(db: Path) -> None:
-    result = run("inbox", "--db", str(db), "list")
-    assert result.exit_code == 0
-    lines = result.output.splitlines()
-    assert lines[0].split()[:3] == ["ID", "STATE", "TRIES"]
-    states = [line.split()[1] for line in lines[1:] if line.split()[0].isdigit()]
-    assert states == ["done", "failed", "dead", "pending"]
-    assert "app.notify: ConnectionError: pager unreachable" in result.output
-
-
-@pytest.mark.parametrize(
-    ("status", "resources"),
-    [("pending", ["sb-1", "sb-3"]), ("failed", ["sb-1"]), ("dead", ["sb-2"]), ("done", ["sb-0"])],
-)
-def test_list_by_status(db: Path, status: str, resources: list[str]) -> None:
-    result = run("inbox", "--db", str(db), "list", "--status", status)
-    assert result.exit_code == 0
-    shown = [line.split()[-1] for line in result.output.splitlines()[1:] if line[:6].strip()]
-    assert shown == resources
-
-
-def test_list_limit_and_nothing_to_list(db: Path, tmp_path: Path) -> None:
-    result = run("inbox", "--db", str(db), "list", "--limit", "1")
-    assert len(result.output.splitlines()) == 2
-    SQLiteInbox(tmp_path / "empty.db").close()
-    assert run("inbox", "--db", str(tmp_path / "empty.db"), "list").output == "no events\n"
-
-
-def test_show(db: Path) -> None:
-    result = run("inbox", "--db", str(db), "show", "3")
-    assert result.exit_code == 0
-    assert "state         dead" in result.output
-    assert "resource      sb-2" in result.output
-    assert "error         app.bill: ValueError: no such account" in result.output
-    assert '"resource": {\n    "id": "sb-2"' in result.output
-
-
-def test_show_a_missing_event(db: Path) -> None:
-    result = run("inbox", "--db", str(db), "show", "99")
-    assert result.exit_code == 1
-    assert result.output == "Error: no event 99 in the inbox\n"
-
-
-def test_retry_one_event(db: Path) -> None:
-    result = run("inbox", "--db", str(db), "retry", "3")
-    assert (result.exit_code, result.output) == (0, "event 3 is due now\n")
-    assert stats(db)["dead"] == 0
-
-
-@pytest.mark.parametrize(
-    ("item", "message"), [("1", "event 1 is done"), ("99", "event 99 is not in the inbox")]
-)
-def test_retry_refuses_what_cannot_be_retried(db: Path, item: str, message: str) -> None:
-    result = run("inbox", "--db", str(db), "retry", item)
-    assert result.exit_code == 1
-    assert result.output == f"Error: {message}: nothing to retry\n"
-
-
-@pytest.mark.parametrize("args", [[], ["3", "--dead"]])
-def test_retry_needs_one_event_or_dead(db: Path, args: list[str]) -> None:
-    result = run("inbox", "--db", str(db), "retry", *args)
-    assert result.exit_code == 2
-    assert "give an event ID or --dead" in result.output
-
-
-def test_retry_dead(db: Path) -> None:
-    result = run("inbox", "--db", str(db), "retry", "--dead")
-    assert (result.exit_code, result.output) == (0, "1 dead events are due now\n")
-    assert stats(db)["dead"] == 0
-
-
-def test_retry_many_dead_events_shows_progress(tmp_path: Path) -> None:
-    path = tmp_path / "inbox.db"
-    box = SQLiteInbox(path)
-    now = time.time()
-    for n in range(1200):
-        put(box, body_for(f"sb-{n}"), now=now)
-    for item in box.claim("w1", now=now, limit=1200):
-        box.fail(item.id, {"app.bill": "boom"}, now=now, final=True)
-    box.close()
-    result = run("inbox", "--db", str(path), "retry", "--dead")
-    assert result.exit_code == 0
-    assert "retrying dead events" in result.output
-    assert result.output.endswith("1200 dead events are due now\n")
-    assert stats(path)["dead"] == 0
-
-
-@pytest.mark.parametrize(("older_than", "purged"), [("7d", 1), ("9d", 0), ("12h", 1), ("30s", 1)])
-def test_purge(db: Path, older_than: str, purged: int) -> None:
-    result = run("inbox", "--db", str(db), "purge", "--older-than", older_than)
-    assert (result.exit_code, result.output) == (0, f"purged {purged} done events\n")
-    assert stats(db)["dead"] == 1  # dead letters stay
-
-
-def test_purge_accepts_minutes(db: Path) -> None:
-    assert run("inbox", "--db", str(db), "purge", "--older-than", "15m").exit_code == 0
-
-
-@pytest.mark.parametrize("duration", ["7", "7 days", "d", "-1d"])
-def test_purge_refuses_what_is_not_a_duration(db: Path, duration: str) -> None:
-    result = run("inbox", "--db", str(db), "purge", "--older-than", duration)
-    assert result.exit_code == 2
-    assert "is not a duration such as 30s, 15m, 12h or 7d" in result.output
-    assert stats(db)["done"] == 1
 
 
 def test_missing_db(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""Inbox mode end to end: 202 at once, workers in threads and processes, crashes, SIGTERM."""
+"""Inbox mode end to end: 202 at once, workers in threads and processes, crashes, SIGTERM.
+
+What a worker does the same on every backend is in ``tests/inbox/test_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Clock, signed
-from tests.inbox import body_for, put
+from tests.inbox import body_for, put, runs, wait_until
 from tests.servers import ROOT
 from tests.vectors import SECRET
 from wrenn_webhooks import Delivery, Event, WebhookReceiver, parse_event, sign
@@ -45,19 +47,6 @@ def receiver(inbox: SQLiteInbox, clock: Clock) -> WebhookReceiver:
 
 def deliver(receiver: WebhookReceiver, clock: Clock, body: bytes) -> Any:
     return receiver.handle(*signed(body, clock))
-
-
-def name_of(handler: Callable[..., Any]) -> str:
-    """The name completion is recorded under."""
-    return f"{handler.__module__}.{handler.__qualname__}"
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still waiting after {timeout} s")
-        time.sleep(0.02)
 
 
 class TestInboxMode:
@@ -107,57 +96,6 @@ class TestInboxMode:
         assert Worker(receiver, context=app.app_context).run_once() == 1
         assert seen == ["billing"]
 
-    def test_partial_failure_then_retry_runs_only_the_failed_handler(
-        self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
-    ) -> None:
-        runs: Counter[str] = Counter()
-        deliveries: list[Delivery] = []
-
-        def audit(event: Event) -> None:
-            runs["audit"] += 1
-
-        def notify(event: Event, delivery: Delivery) -> None:
-            runs["notify"] += 1
-            deliveries.append(delivery)
-            if runs["notify"] == 1:
-                raise ConnectionError("pager unreachable")
-
-        receiver.add(audit, "capsule.pause")
-        receiver.add(notify, "capsule.pause")
-        deliver(receiver, clock, body_for())
-        worker = Worker(receiver)
-        worker.run_once()
-        (item,) = inbox.list("failed")
-        assert item.last_errors == {name_of(notify): "ConnectionError: pager unreachable"}
-        assert item.completed == {name_of(audit)}
-        assert worker.run_once() == 0  # not due yet
-        clock.advance(10)
-        assert worker.run_once() == 1
-        assert runs == {"audit": 1, "notify": 2}
-        assert [d.redelivery for d in deliveries] == [False, True]
-        assert inbox.stats(now=clock.now)["done"] == 1
-
-    def test_a_handler_failing_every_time_is_dead_lettered(
-        self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
-    ) -> None:
-        attempts: list[float] = []
-
-        def broken(event: Event) -> None:
-            attempts.append(clock.now)
-            raise ValueError(f"bad value {len(attempts)}" + "!" * 600)
-
-        receiver.add(broken, "capsule.pause")
-        deliver(receiver, clock, body_for())
-        start, worker = clock.now, Worker(receiver)
-        for _ in range(100):
-            worker.run_once()
-            clock.advance(1)
-        assert [at - start for at in attempts] == [0, 10, 70]
-        (item,) = inbox.list("dead")
-        (error,) = item.last_errors.values()
-        assert error.startswith("ValueError: bad value 3!")
-        assert len(error) == 500
-
     def test_a_body_that_no_longer_parses_is_dead_lettered(
         self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
     ) -> None:
@@ -169,38 +107,6 @@ class TestInboxMode:
         assert item.last_errors["parse_event"].startswith(
             "the stored body no longer parses as an event:"
         )
-
-    def test_stop_between_handlers_gives_the_rest_back(
-        self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
-    ) -> None:
-        ran: list[tuple[str, str]] = []
-        stopping: list[Worker] = []
-
-        def first(event: Event) -> None:
-            ran.append(("first", event.resource.id))
-            if stopping:
-                stopping.pop().stop()
-
-        def second(event: Event) -> None:
-            ran.append(("second", event.resource.id))
-
-        receiver.add(first, "capsule.pause")
-        receiver.add(second, "capsule.pause")
-        deliver(receiver, clock, body_for("sb-1"))
-        deliver(receiver, clock, body_for("sb-2"))
-        worker = Worker(receiver)
-        stopping.append(worker)
-        assert worker.run_once() == 1
-        assert ran == [("first", "sb-1")]
-        one, two = inbox.list()
-        assert (one.completed, one.lease_until, one.attempts) == (
-            frozenset({name_of(first)}),
-            None,
-            0,
-        )
-        assert (two.lease_until, two.attempts) == (None, 0)
-        assert Worker(receiver).run_once() == 2
-        assert ran[1:] == [("second", "sb-1"), ("first", "sb-2"), ("second", "sb-2")]
 
     def test_items_whose_lease_ran_out_in_the_batch_are_left_alone(
         self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
@@ -385,6 +291,7 @@ def worker_process(directory: Path, *, lease: float = 60.0) -> Iterator[subproce
     env = {
         **os.environ,
         "WRENN_TEST_DIR": str(directory),
+        "WRENN_TEST_REDIS": "",  # the inbox is the SQLite file in the directory
         "WRENN_TEST_LEASE": str(lease),
         "PYTHONUNBUFFERED": "1",
     }
@@ -407,13 +314,6 @@ def worker_process(directory: Path, *, lease: float = 60.0) -> Iterator[subproce
 
 def output_of(directory: Path) -> str:
     return "".join(path.read_text() for path in sorted(directory.glob("worker-*.out")))
-
-
-def runs(directory: Path) -> Counter[tuple[str, str]]:
-    """How often each (handler, resource) ran, from the app's log."""
-    path = directory / "runs.log"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return Counter((name, resource) for _, name, resource in (line.split() for line in lines))
 
 
 def test_sigterm_finishes_the_running_handler_and_gives_back_the_rest(tmp_path: Path) -> None:

@@ -12,8 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
@@ -21,13 +20,13 @@ from pathlib import Path
 
 import redis
 
-from tests.inbox import body_for
+from tests.inbox import body_for, runs, wait_until
 from tests.servers import BIN, ROOT, free_port, post, serve
 from tests.vectors import SECRET
 from wrenn_webhooks import WebhookReceiver, sign
 from wrenn_webhooks.redis import RedisInbox
 
-APP = "tests.redis.app_for_hosts"
+APP = "tests.inbox.app_for_worker"
 
 
 def environment(directory: Path, url: str, lease: float) -> dict[str, str]:
@@ -80,24 +79,9 @@ def workers(
             process.wait(10)
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still waiting after {timeout} s")
-        time.sleep(0.05)
-
-
 def started(output: Path) -> bool:
     """Whether the worker writing ``output`` is ready, its signal handlers installed."""
     return "(SIGTERM or Ctrl-C to stop)" in output.read_text()
-
-
-def runs(directory: Path) -> Counter[tuple[str, str]]:
-    """How often each (handler, resource) ran, from the app's log."""
-    path = directory / "runs.log"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return Counter((name, resource) for _, name, resource in (line.split() for line in lines))
 
 
 def test_two_receivers_and_two_workers_succeed_once_per_handler(
