@@ -49,9 +49,10 @@ docs: $(STAMP)
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
-## make bench: core, HTTP (gunicorn + wrk) and memory benchmarks, JSON in benchmarks/results/.
+## make bench: core, HTTP and inbox (gunicorn + wrk), memory; JSON in benchmarks/results/.
 ## Not part of make test. Shorter: make bench BENCH_HTTP_ARGS="--rounds 1 --duration 2"
-## (also BENCH_CORE_ARGS, BENCH_MEMORY_ARGS); python -m benchmarks.report renders the JSON.
+## (also BENCH_CORE_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS);
+## python -m benchmarks.report renders the JSON.
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -61,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)
+	$(BIN)/python -m benchmarks.bench_inbox $(BENCH_INBOX_ARGS)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)
 
 clean:

@@ -3,7 +3,7 @@
     python -m benchmarks.report [--results DIR] [--level 2] [--out FILE]
 
 ``render()`` returns the Markdown for every ``*.json`` report in a folder:
-the core, HTTP and memory benchmarks first, any other report as a generic table.
+the core, HTTP, inbox and memory benchmarks first, any other report as a generic table.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).with_name("results")
-ORDER = ("core", "http", "memory")
+ORDER = ("core", "http", "inbox", "memory")
 TO = "\N{EN DASH}"  # between the ends of a range, which may be negative
 
 
@@ -130,6 +130,79 @@ def _memory(report: dict[str, Any]) -> str:
     return f"{intro}\n\n{table(headers, rows, 'r' * len(headers))}\n\n" + "\n".join(notes)
 
 
+def _inbox(report: dict[str, Any]) -> str:
+    accepts = [
+        (
+            row["setting"],
+            f"{row['rps_median']:,}",
+            f"{row['rps_p25']:,}{TO}{row['rps_p75']:,}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            " / ".join(f"{share:.0%}" for share in row["worker_share"]),
+            f"{row['accepted']:,}",
+            f"{row['stored']:,}",
+            row["lost"],
+            row["non_202"] + row["errors"],
+        )
+        for row in report["results"]
+    ]
+    drains = [
+        (
+            row["setting"],
+            row["workers"],
+            f"{row['events_per_s_median']:,}",
+            f"{row['events_per_s_p25']:,}{TO}{row['events_per_s_p75']:,}",
+            f"{row['seconds_median']:.2f}",
+            "yes" if row["all_done"] else "**no**",
+            row.get("store_errors", 0),
+        )
+        for row in report["drain"]
+    ]
+    intro = (
+        f"Durable accepts: `benchmarks.inbox_app` (inbox mode, one no-op handler) under "
+        f"gunicorn on 127.0.0.1 ({report['gunicorn']}), one SQLite inbox per `synchronous` "
+        f"setting, driven by wrk with {report['connections']} connections; "
+        f"{report['rounds']} rounds x {report['duration_s']} s per setting after a "
+        f"{report['warmup_s']} s warm-up, interleaved; {report['body_bytes']}-byte bodies, "
+        f"each distinct; inbox on {report['inbox_disk']}, SQLite {report['sqlite']}; machine: "
+        f"{report['machine']}. Target: at least {report['target_rps']:,} accepts/s. Stored: "
+        "rows the runs added, counted once the server was idle (it can exceed the 202s by "
+        "requests in flight when wrk stopped); lost: 202s without a row."
+    )
+    accept_headers = [
+        "synchronous",
+        "Accepts/s",
+        f"p25{TO}p75",
+        "p50 ms",
+        "p99 ms",
+        "Worker shares",
+        "202s",
+        "Stored",
+        "Lost",
+        "Other answers",
+    ]
+    drain_intro = (
+        f"Drain: {report['drain_events']:,} stored events (verified, parsed and `put` one by "
+        f"one), handled by `Worker` (batch {report['worker_batch']}, a no-op handler) in this "
+        f"process, or by that many worker processes started together; store errors: claims "
+        "that did not get the write lock within the busy timeout, retried; "
+        f"{report['drain_rounds']} round(s), interleaved."
+    )
+    drain_headers = [
+        "synchronous",
+        "Workers",
+        "Events/s",
+        f"p25{TO}p75",
+        "Seconds",
+        "All done",
+        "Store errors",
+    ]
+    return (
+        f"{intro}\n\n{table(accept_headers, accepts, 'lrrrrrrrrr')}\n\n"
+        f"{drain_intro}\n\n{table(drain_headers, drains, 'llrrrlr')}"
+    )
+
+
 def _generic(report: dict[str, Any]) -> str:
     results = report.get("results")
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
@@ -146,11 +219,13 @@ def _generic(report: dict[str, Any]) -> str:
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "core": _core,
     "http": _http,
+    "inbox": _inbox,
     "memory": _memory,
 }
 TITLES = {
     "core": "Core: `handle()` against the floor and peers",
     "http": "HTTP: the example receiver under gunicorn against a bare Flask view",
+    "inbox": "Inbox: durable accepts under gunicorn, and the workers' drain rate",
     "memory": "Memory: RSS over distinct deliveries",
 }
 
@@ -166,7 +241,7 @@ def render_report(report: dict[str, Any], level: int = 2, name: str = "results")
 
 
 def render(results: Path = RESULTS, level: int = 2) -> str:
-    """Markdown for every ``*.json`` report in ``results``, core, HTTP and memory first."""
+    """Markdown for every ``*.json`` report in ``results``, the known kinds first (``ORDER``)."""
     reports: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(results.glob("*.json")):
         report = json.loads(path.read_text())

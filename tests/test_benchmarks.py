@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_http, bench_memory, report
+from benchmarks import bench_http, bench_inbox, bench_memory, report
 from benchmarks.bare_app import create_app
 from wrenn_webhooks import WebhookReceiver, verify
 
@@ -207,16 +207,100 @@ def test_report_renders_every_result_file(tmp_path: Path) -> None:
         ("core", core),
         ("http", http_report()),
         ("memory", memory_report),
-        ("inbox", other),
+        ("inbox", inbox_report()),
+        ("faults", other),
     ):
         (tmp_path / f"{name}.json").write_text(json.dumps(data))
     markdown = report.render(tmp_path)
     sections = [line for line in markdown.splitlines() if line.startswith("## ")]
-    assert len(sections) == 4
+    assert len(sections) == 5
     assert sections[0].startswith("## Core")
-    assert sections[-1] == "## inbox"
+    assert sections[2].startswith("## Inbox")
+    assert sections[-1] == "## faults"
     assert "| a\\|b | 7.40 |" in markdown
     assert "96.0%" in markdown
     assert "| NORMAL | 1234 |" in markdown
     assert "| :-- | --: |" in markdown  # numbers to the right
     assert report.render(tmp_path / "empty").startswith("No benchmark results")
+
+
+def test_drain_empties_a_filled_inbox(tmp_path: Path) -> None:
+    db = tmp_path / "inbox.db"
+    bench_inbox.fill(db, 500)
+    assert bench_inbox.count_rows(db) == 500
+    result = bench_inbox.drain(db)
+    assert result["events"] == result["done"] == 500
+    assert result["pending"] == result["dead"] == 0
+    assert result["events_per_s"] > 0
+    shared = tmp_path / "shared.db"
+    bench_inbox.fill(shared, 500, "FULL")
+    together = bench_inbox.drain(shared, "FULL", processes=2)
+    assert sum(together["per_worker"]) == together["done"] == 500
+    assert together["pending"] == together["dead"] == 0
+
+
+def test_inbox_offers_the_settings_the_benchmark_measures() -> None:
+    assert bench_inbox.settings_offered() == ("NORMAL", "FULL")
+
+
+def inbox_report() -> dict[str, Any]:
+    samples = {}
+    for setting, rps in (("NORMAL", 1500.0), ("FULL", 900.0)):
+        runs = []
+        for run in (fake_run(rps), fake_run(rps * 1.1, (3, 1))):
+            accepted = int(run["requests"])
+            runs.append(run | {"statuses": {"202": accepted}, "stored": accepted + 3})
+        samples[setting] = runs
+    samples["FULL"][0]["stored"] -= 13  # ten 202s without a row
+    drain = {
+        "setting": "NORMAL",
+        "workers": "2 processes",
+        "events": 500,
+        "events_per_s_median": 5000,
+        "events_per_s_p25": 4900,
+        "events_per_s_p75": 5100,
+        "seconds_median": 0.1,
+        "per_worker": [[300, 200]],
+        "all_done": True,
+        "store_errors": 0,
+    }
+    return {
+        "benchmark": "inbox",
+        "machine": "x86_64, 2 cores",
+        "inbox_disk": "ext4 on /dev/vda",
+        "sqlite": "3.40.1",
+        "rounds": 2,
+        "duration_s": 5,
+        "warmup_s": 1,
+        "connections": 64,
+        "wrk_threads": 1,
+        "gunicorn": "2 sync workers",
+        "body_bytes": 333,
+        "target_rps": bench_inbox.TARGET_RPS,
+        "results": bench_inbox.summarize_accepts(samples),
+        "drain_events": 500,
+        "drain_rounds": 1,
+        "worker_batch": 10,
+        "drain": [drain],
+    }
+
+
+def test_inbox_summary_and_renderers() -> None:
+    result = inbox_report()
+    normal, full = result["results"]
+    assert normal["setting"] == "NORMAL"
+    assert normal["meets_target"]
+    assert not full["meets_target"]
+    assert normal["accepted"] == normal["requests"]
+    assert normal["non_202"] == 0
+    assert normal["lost"] == 0
+    assert normal["stored"] == normal["accepted"] + 6
+    assert full["lost"] == 10
+    assert normal["worker_share"][0] > normal["worker_share"][1]
+    text = bench_inbox.table(result)
+    assert "NORMAL" in text
+    assert "2 processes" in text
+    markdown = report.render_report(result)
+    assert markdown.startswith("## Inbox")
+    assert "| FULL |" in markdown
+    assert "| NORMAL | 2 processes | 5,000 |" in markdown

@@ -40,7 +40,10 @@ _SCHEMA = (
     " status TEXT NOT NULL, attempts INTEGER NOT NULL, completed TEXT NOT NULL,"
     " last_errors TEXT NOT NULL, next_attempt_at REAL NOT NULL, lease_owner TEXT,"
     " lease_until REAL NOT NULL, finished_at REAL)",
-    "CREATE INDEX inbox_due ON inbox (next_attempt_at) WHERE status = 'pending'",
+    # Claims walk pending rows oldest first and stop at the batch: O(batch), not O(backlog).
+    "CREATE INDEX inbox_pending ON inbox (id) WHERE status = 'pending'",
+    # Expired leases (a worker died) are found among the leased rows only.
+    "CREATE INDEX inbox_leased ON inbox (lease_until) WHERE status = 'pending' AND lease_until > 0",
     "CREATE INDEX inbox_resource ON inbox (resource_id, id) WHERE status = 'pending'",
     "CREATE INDEX inbox_finished ON inbox (status, finished_at)",
     f"PRAGMA user_version = {_SCHEMA_VERSION}",
@@ -247,7 +250,8 @@ class SQLiteInbox(SQLiteFile):
             # An expired lease was an attempt whose worker died mid-handler. Past the
             # last retry that counts as failing for good: dead-letter, never loop.
             conn.execute(
-                "UPDATE inbox SET status = 'dead', attempts = attempts + 1, lease_until = 0,"
+                "UPDATE inbox INDEXED BY inbox_leased"
+                " SET status = 'dead', attempts = attempts + 1, lease_until = 0,"
                 " finished_at = ?, last_errors = json_set(last_errors, '$.\"(worker)\"', ?)"
                 " WHERE status = 'pending' AND lease_until > 0 AND lease_until <= ?"
                 " AND attempts >= ?",
@@ -256,7 +260,8 @@ class SQLiteInbox(SQLiteFile):
             ids = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT id FROM inbox WHERE status = 'pending' AND next_attempt_at <= ?"
+                    "SELECT id FROM inbox INDEXED BY inbox_pending"
+                    " WHERE status = 'pending' AND next_attempt_at <= ?"
                     f" AND lease_until <= ?{_IN_ORDER if self.ordered else ''}"
                     " ORDER BY id LIMIT ?",
                     (now, now, limit),
