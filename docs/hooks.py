@@ -161,7 +161,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "newer-types": lambda: _code_list(NEWER_EVENT_TYPES),
     "status-table": status_table,
     "cli-reference": cli_reference,
-    "bench-results": lambda: _results("core", "http", "memory"),
+    "bench-results": lambda: _results("core", "http", "inbox", "memory"),
     "load-results": lambda: _results("load"),
 }
 
