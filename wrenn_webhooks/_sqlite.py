@@ -61,11 +61,20 @@ class SQLiteFile:
     """Seconds to wait for another writer."""
     _synchronous = "NORMAL"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        if str(path) in ("", ":memory:"):
+            raise ConfigurationError(f"the {self._label} needs a file every process can open")
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ConfigurationError(f"directory of {self._label} {self.path} does not exist")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+
+    def _open_now(self) -> None:
+        """Open this thread's connection, so a bad path or file fails at start-up."""
+        with self._transaction():
+            pass
 
     def close(self) -> None:
         """Close this process's connections; a later call opens new ones.

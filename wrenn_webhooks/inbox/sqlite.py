@@ -13,7 +13,6 @@ import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._sqlite import SQLiteFile
@@ -169,6 +168,12 @@ class SQLiteInbox(SQLiteFile):
         StoreError: The file cannot be opened or is not a database.
     """
 
+    _label = "inbox"
+    _table = "inbox"
+    _schema = _SCHEMA
+    _schema_version = _SCHEMA_VERSION
+    _timeout = _BUSY_TIMEOUT
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -179,11 +184,7 @@ class SQLiteInbox(SQLiteFile):
         ordered: bool = False,
         synchronous: str = "NORMAL",
     ) -> None:
-        if str(path) in ("", ":memory:"):
-            raise ConfigurationError("SQLiteInbox needs a file that every process can open")
-        super().__init__(Path(path))
-        if not self.path.parent.is_dir():
-            raise ConfigurationError(f"directory of inbox {self.path} does not exist")
+        super().__init__(path)
         self.retry_delays = tuple(float(delay) for delay in retry_delays)
         if not all(0 <= delay < math.inf for delay in self.retry_delays):
             raise ConfigurationError("retry_delays must be finite seconds, none negative")
@@ -196,14 +197,7 @@ class SQLiteInbox(SQLiteFile):
         self.ordered = ordered
         self.synchronous = self._synchronous = synchronous.upper()
         self._purged_at = -math.inf
-        with self._transaction():
-            pass  # open now, so that a bad path or file fails here rather than on a request
-
-    _label = "inbox"
-    _table = "inbox"
-    _schema = _SCHEMA
-    _schema_version = _SCHEMA_VERSION
-    _timeout = _BUSY_TIMEOUT
+        self._open_now()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"

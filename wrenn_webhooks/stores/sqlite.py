@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 
 from .._sqlite import SQLiteFile
 from ..errors import ConfigurationError
@@ -40,26 +39,21 @@ class SQLiteIdempotencyStore(SQLiteFile):
         StoreError: The file cannot be opened or is not a database.
     """
 
+    _label = "idempotency store"
+    _table = "records"
+    _schema = _SCHEMA
+    _schema_version = _SCHEMA_VERSION
+
     def __init__(
         self, path: str | os.PathLike[str], *, ttl: float = DEFAULT_TTL, timeout: float = 5.0
     ) -> None:
         if not ttl > 0 or not timeout >= 0:
             raise ConfigurationError("ttl must be positive and timeout not negative")
-        super().__init__(Path(path))
-        if str(path) in ("", ":memory:"):
-            raise ConfigurationError("SQLiteIdempotencyStore needs a file; use the memory store")
-        if not self.path.parent.is_dir():
-            raise ConfigurationError(f"directory of idempotency store {self.path} does not exist")
+        super().__init__(path)
         self.ttl = ttl
         self.timeout = self._timeout = timeout
         self._purged_at = -math.inf
-        with self._transaction():
-            pass  # open now, so that a bad path or file fails here rather than on a request
-
-    _label = "idempotency store"
-    _table = "records"
-    _schema = _SCHEMA
-    _schema_version = _SCHEMA_VERSION
+        self._open_now()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
