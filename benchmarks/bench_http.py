@@ -439,26 +439,39 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_load_arguments(parser: argparse.ArgumentParser, first_rate: float) -> None:
+    """The options of a wrk-driven benchmark: rounds, durations, connections."""
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5, help="measured seconds per case")
     parser.add_argument("--warmup", type=int, default=1, help="seconds before each measurement")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument(
+        "--first-rate",
+        type=float,
+        default=first_rate,
+        help="req/s expected before any measurement",
+    )
+
+
+def require_wrk() -> None:
+    """Exit with the install command when wrk is missing."""
+    if shutil.which("wrk") is None:
+        print(f"wrk is not installed; install it with: {WRK_INSTALL}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_arguments(parser, first_rate=8000)
+    parser.add_argument(
         "--variants",
         default="sync,gthread,gthread-close",
         help="comma-separated: sync, gthread (keep-alive), gthread-close",
     )
-    parser.add_argument(
-        "--first-rate", type=float, default=8000, help="req/s expected before any measurement"
-    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/http.json"))
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print(f"wrk is not installed; install it with: {WRK_INSTALL}", file=sys.stderr)
-        sys.exit(2)
+    require_wrk()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(variants) - {"sync", "gthread", "gthread-close"}
     if unknown or not 1 <= args.duration + args.warmup <= 200 or args.rounds < 1:

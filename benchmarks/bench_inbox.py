@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import platform
 import queue
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -491,20 +490,13 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=5, help="measured seconds per run")
-    parser.add_argument("--warmup", type=int, default=1, help="seconds before each measurement")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--first-rate", type=float, default=3000, help="req/s expected at first")
+    bench_http.add_load_arguments(parser, first_rate=3000)
     parser.add_argument("--events", type=int, default=20_000, help="events per drain")
     parser.add_argument("--drain-rounds", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="folder for the inbox files")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/inbox.json"))
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print(f"wrk is not installed; install it with: {bench_http.WRK_INSTALL}", file=sys.stderr)
-        sys.exit(2)
+    bench_http.require_wrk()
     if not 1 <= args.duration + args.warmup <= 200 or min(args.rounds, args.drain_rounds) < 1:
         parser.error("1 <= duration + warmup <= 200 s; at least one round of each")
     if not 1 <= args.events <= 1_000_000:
