@@ -23,6 +23,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ._headers import DELIVERY, SIGNATURE, TIMESTAMP
 from .errors import ConfigurationError, PayloadTooLargeError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
@@ -70,29 +71,37 @@ def blueprint(
             prefix itself, with or without a trailing slash: Wrenn does not
             follow redirects, so a slash redirect would lose every delivery.
     """
-    get_receiver = receiver if not isinstance(receiver, WebhookReceiver) else lambda: receiver
     bp = Blueprint(name, __name__)
-
-    def receive() -> ResponseReturnValue:
-        return _receive(get_receiver())
+    view = _view(receiver)
 
     def register(state: BlueprintSetupState) -> None:
         rule = path if path is not None else "" if state.url_prefix else "/"
         state.add_url_rule(
-            rule, endpoint="receive", view_func=receive, methods=["POST"], strict_slashes=False
+            rule, endpoint="receive", view_func=view, methods=["POST"], strict_slashes=False
         )
 
     bp.record(register)
     return bp
 
 
+def _view(
+    receiver: WebhookReceiver | Callable[[], WebhookReceiver],
+) -> Callable[[], ResponseReturnValue]:
+    if isinstance(receiver, WebhookReceiver):
+        fixed = receiver
+        return lambda: _receive(fixed)
+    return lambda: _receive(receiver())
+
+
 def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
     limit = receiver.max_body_bytes
+    environ = request.environ
     # The raw header, not request.content_length: werkzeug's property also
     # parses Transfer-Encoding, which costs more than verifying the signature.
-    declared = request.environ.get("CONTENT_LENGTH")
+    declared = environ.get("CONTENT_LENGTH")
     size = int(declared) if declared and declared.isdigit() else None
-    _send(delivery_received, body_size=size)
+    if delivery_received.receivers:
+        _send(delivery_received, body_size=size)
     try:
         if size is not None and size > limit:
             raise RequestEntityTooLarge
@@ -106,7 +115,14 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
         error = PayloadTooLargeError(f"body is larger than the {limit} bytes this receiver accepts")
         response = Response(413, {"ok": False, "error": str(error)}, error=error)
     else:
-        response = receiver.handle(body, request.headers)
+        # Wrenn's three headers straight from the WSGI environ: the same values
+        # as request.headers, which would first build a case-folding view.
+        headers: dict[str, Any] = {
+            SIGNATURE: environ.get("HTTP_X_WRENN_SIGNATURE"),
+            TIMESTAMP: environ.get("HTTP_X_WRENN_TIMESTAMP"),
+            DELIVERY: environ.get("HTTP_X_WRENN_DELIVERY"),
+        }
+        response = receiver.handle(body, headers)
     status = response.status_code
     signal = (
         delivery_handled
@@ -115,15 +131,14 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
         if status >= 500
         else delivery_rejected
     )
-    _send(signal, response=response)
+    if signal.receivers:
+        _send(signal, response=response)
     return json.dumps(response.body), status, response.headers
 
 
 def _send(signal: NamedSignal, **data: Any) -> None:
     # A failing metrics receiver must not turn a handled delivery into a 500
     # that makes Wrenn retry: log it and answer as the pipeline decided.
-    if not signal.receivers:
-        return  # the usual case: nothing connected, nothing to look up
     try:
         signal.send(current_app._get_current_object(), **data)  # type: ignore[attr-defined]
     except Exception:

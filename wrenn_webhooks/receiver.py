@@ -28,7 +28,7 @@ from .events import Event, parse_body
 from .inbox.base import Inbox
 from .routing import Route, Router
 from .signature import DEFAULT_TOLERANCE, Delivery, Verifier
-from .stores.base import DEFAULT_LEASE, ClaimState, IdempotencyStore
+from .stores.base import DEFAULT_LEASE, Claim, ClaimState, IdempotencyStore
 from .stores.memory import MemoryIdempotencyStore
 
 __all__ = ["ErrorObserver", "Response", "WebhookReceiver"]
@@ -41,6 +41,9 @@ ErrorObserver = Callable[[BaseException, Event, Delivery], Any]
 """Called with the exception, the event and the delivery when a handler fails."""
 
 _JSON = {"Content-Type": "application/json"}
+_NEW = ClaimState.NEW
+_sha256 = hashlib.sha256
+_perf_counter = time.perf_counter
 
 
 @dataclass(slots=True)
@@ -153,7 +156,7 @@ class WebhookReceiver(Router):
 
         Never raises for anything the request contains.
         """
-        started = time.perf_counter()
+        started = _perf_counter()
         if not self._serving:
             self._start_serving()
         if type(body) is not bytes:
@@ -178,7 +181,38 @@ class WebhookReceiver(Router):
         try:
             if self.inbox is not None:
                 return self._finish(started, self._enqueue(body, event, delivery, now))
-            return self._finish(started, self._dispatch(body, event, delivery, routes, now))
+            key = _sha256(body).hexdigest()
+            store = self.store
+            claim = store.claim(key, now=now, lease=self.lease)
+            if claim.state is not _NEW or len(routes) > 1:
+                response = self._dispatch(key, claim, event, delivery, routes, now)
+                return self._finish(started, response)
+            # The usual delivery, kept flat: a first attempt with one handler.
+            route = routes[0]
+            done = False
+            try:
+                if route.wants_delivery:
+                    result = route.handler(event, delivery)
+                else:
+                    result = route.handler(event)
+                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
+                    _run_coroutine(result)
+                done = True
+            except Exception as exc:
+                self._failed(route, exc, event, delivery)
+                response = self._handler_error([(route.name, exc)], routes, event, delivery)
+            else:
+                response = Response(
+                    200,
+                    {"ok": True, "event": event.event, "handled": 1},
+                    {"Content-Type": "application/json"},
+                    event,
+                    delivery,
+                )
+            finally:
+                # The claim's time, not the end's: one clock read a delivery, and
+                # records then expire at most one handler run early.
+                store.release(key, done=done, now=now)
         except StoreError as exc:
             logger.error("store failed: %s", exc)
             response = Response(
@@ -189,11 +223,11 @@ class WebhookReceiver(Router):
                 delivery,
                 exc,
             )
-            return self._finish(started, response)
+        return self._finish(started, response)
 
     def _enqueue(self, body: bytes, event: Event, delivery: Delivery, now: float) -> Response:
         assert self.inbox is not None
-        key = hashlib.sha256(body).hexdigest()
+        key = _sha256(body).hexdigest()
         stored = self.inbox.put(key, body, event, delivery, now=now)
         answer: dict[str, Any] = {"ok": True, "event": event.event, "queued": True}
         if not stored:
@@ -201,11 +235,15 @@ class WebhookReceiver(Router):
         return Response(202, answer, dict(_JSON), event, delivery)
 
     def _dispatch(
-        self, body: bytes, event: Event, delivery: Delivery, routes: tuple[Route, ...], now: float
+        self,
+        key: str,
+        claim: Claim,
+        event: Event,
+        delivery: Delivery,
+        routes: tuple[Route, ...],
+        now: float,
     ) -> Response:
-        key = hashlib.sha256(body).hexdigest()
         store = self.store
-        claim = store.claim(key, now=now, lease=self.lease)
         state = claim.state
         if state is ClaimState.DONE:
             return _ok(event, delivery, 0, duplicate=True)
@@ -231,12 +269,19 @@ class WebhookReceiver(Router):
             failures = self.run_handlers(event, delivery, routes, claim.completed, completed)
             finished = True
         finally:
-            # The claim's time, not the end's: one clock read a delivery, and
-            # records then expire at most one handler run early.
             store.release(key, done=finished and not failures, now=now)
-        if not failures:
-            skipped = sum(r.name in claim.completed for r in routes) if claim.completed else 0
-            return _ok(event, delivery, len(routes) - skipped)
+        if failures:
+            return self._handler_error(failures, routes, event, delivery)
+        skipped = sum(r.name in claim.completed for r in routes) if claim.completed else 0
+        return _ok(event, delivery, len(routes) - skipped)
+
+    def _handler_error(
+        self,
+        failures: list[tuple[str, BaseException]],
+        routes: Sequence[Route],
+        event: Event,
+        delivery: Delivery,
+    ) -> Response:
         error = HandlerError(
             f"{len(failures)} of {len(routes)} handlers failed; a retry runs only those",
             tuple(failures),
@@ -272,19 +317,20 @@ class WebhookReceiver(Router):
                     _run_coroutine(result)
             except Exception as exc:
                 failures.append((route.name, exc))
-                logger.exception(
-                    "handler %s failed for %s (delivery %s)",
-                    route.name,
-                    event.event,
-                    delivery.delivery_id,
-                )
-                self._observe(exc, event, delivery)
+                self._failed(route, exc, event, delivery)
             else:
                 if completed is not None:
                     completed(route.name)
         return failures
 
-    def _observe(self, exc: BaseException, event: Event, delivery: Delivery) -> None:
+    def _failed(self, route: Route, exc: BaseException, event: Event, delivery: Delivery) -> None:
+        logger.exception(
+            "handler %s failed for %s (delivery %s)",
+            route.name,
+            event.event,
+            delivery.delivery_id,
+            exc_info=exc,
+        )
         for observer in self._error_observers:
             try:
                 observer(exc, event, delivery)

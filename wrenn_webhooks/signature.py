@@ -197,7 +197,7 @@ class Verifier:
     __slots__ = ("_keys", "_last", "tolerance")
 
     def __init__(self, secret: str | Sequence[str], tolerance: float | timedelta) -> None:
-        self._keys = tuple(_keyed(item) for item in secrets_tuple(secret))
+        self._keys = tuple(enumerate(_keyed(item) for item in secrets_tuple(secret)))
         window = tolerance.total_seconds() if isinstance(tolerance, timedelta) else tolerance
         if not float(window) > 0:
             raise ConfigurationError("tolerance must be a positive number of seconds")
@@ -234,19 +234,22 @@ class Verifier:
             signed_prefix = stamp.encode("ascii") + b"."
             self._last = (stamp, moment, signed_at, signed_prefix)
         skew = now - signed_at
-        if not -self.tolerance <= skew <= self.tolerance:
+        tolerance = self.tolerance
+        if not -tolerance <= skew <= tolerance:
             where = "in the past" if skew > 0 else "in the future"
             raise TimestampOutsideToleranceError(
                 f"{_headers.TIMESTAMP} is {abs(skew):.0f} s {where}, outside the "
-                f"{self.tolerance:.0f} s tolerance; check both clocks, or this is a replay",
+                f"{tolerance:.0f} s tolerance; check both clocks, or this is a replay",
                 skew=skew,
             )
-        given = signature[7:].lower()
         message = signed_prefix + body
-        for index, key in enumerate(self._keys):
+        given = signature[7:]
+        if not given.islower():  # Wrenn sends lower case; upper case is accepted too
+            given = given.lower()
+        for index, key in self._keys:
             mac = key.copy()
             mac.update(message)
-            if hmac.compare_digest(mac.hexdigest(), given):
+            if _compare_digest(mac.hexdigest(), given):
                 # tuple.__new__ skips NamedTuple's Python-level __new__: half the cost.
                 return _tuple_new(Delivery, (delivery_id, moment, index, False))
         if not _HEX.fullmatch(given):  # only now: well-formed signatures pay nothing for it
@@ -259,6 +262,7 @@ class Verifier:
 
 
 _tuple_new = tuple.__new__
+_compare_digest = hmac.compare_digest
 
 
 def _malformed_signature() -> MalformedHeaderError:
