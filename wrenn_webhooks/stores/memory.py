@@ -48,27 +48,40 @@ class MemoryIdempotencyStore:
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
         """Take a lease on ``key`` unless one is held or the key is done."""
         records = self._records
+        record = [now + lease, now + self.ttl, False, _NONE]
+        # A key never seen (the usual case) needs no lock: setdefault is atomic.
+        if records.setdefault(key, record) is record:
+            order = self._order
+            order.append((key, record))
+            try:
+                if len(order) > self.max_entries or order[0][1][_EXPIRES] <= now:
+                    self._drop_oldest(now)
+            except IndexError:  # another thread emptied it meanwhile
+                pass
+            return _NEW
         with self._lock:
-            record = records.get(key)
-            if record is None or record[_EXPIRES] <= now:
-                record = [now + lease, now + self.ttl, False, _NONE]
+            found = records.get(key)
+            if found is None or found[_EXPIRES] <= now:  # dropped, or expired
                 records[key] = record
-                order = self._order
-                order.append((key, record))
-                # Drop the oldest while over the bound, or expired: O(1) each.
-                while len(order) > self.max_entries or order[0][1][_EXPIRES] <= now:
-                    old_key, old = order.popleft()
-                    if records.get(old_key) is old:
-                        del records[old_key]
+                self._order.append((key, record))
                 return _NEW
-            completed: frozenset[str] = record[_COMPLETED]
-            if record[_DONE]:
+            completed: frozenset[str] = found[_COMPLETED]
+            if found[_DONE]:
                 return Claim(ClaimState.DONE, completed)
-            if record[_LEASE] > now:
+            if found[_LEASE] > now:
                 return Claim(ClaimState.BUSY, completed)
-            record[_LEASE] = now + lease
-            record[_EXPIRES] = now + self.ttl
+            found[_LEASE] = now + lease
+            found[_EXPIRES] = now + self.ttl
             return Claim(ClaimState.RETRY, completed)
+
+    def _drop_oldest(self, now: float) -> None:
+        # Oldest first, while over the bound or expired: O(1) each.
+        records, order = self._records, self._order
+        with self._lock:
+            while order and (len(order) > self.max_entries or order[0][1][_EXPIRES] <= now):
+                old_key, old = order.popleft()
+                if records.get(old_key) is old:
+                    del records[old_key]
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
