@@ -28,18 +28,19 @@ HeaderSource = Union[Mapping[str, str], _HasItems, Iterable[tuple[Any, Any]]]
 def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
     """Return the signature, timestamp and delivery values, ``None`` where absent.
 
-    ``.get()`` with the canonical spelling is tried first: that is what
-    werkzeug's case-insensitive ``Headers`` answer fastest, then Wrenn's own
-    spelling and lower case. Anything still missing is looked up in a
-    lower-cased copy, so a plain ``dict`` of any spelling and a list of
-    ``(bytes, bytes)`` pairs both work.
+    ``.get()`` with the spelling Wrenn sends is tried first (what a ``dict``
+    of the wire's headers holds, and as fast as any for a case-insensitive
+    mapping such as werkzeug's ``Headers``), then the canonical one and lower
+    case. Anything still missing is looked up in a lower-cased copy, so a
+    plain ``dict`` of any spelling and a list of ``(bytes, bytes)`` pairs
+    both work.
 
     Raises:
         MalformedHeaderError: A Wrenn header's value is neither ``str`` nor ``bytes``.
     """
     get = getattr(headers, "get", None)
     if get is not None:
-        signature = get(SIGNATURE) or get(SIGNATURE_AS_SENT) or get(_LOWER[0])
+        signature = get(SIGNATURE_AS_SENT) or get(SIGNATURE) or get(_LOWER[0])
         stamp = get(TIMESTAMP) or get(_LOWER[1])
         delivery = get(DELIVERY) or get(_LOWER[2])
         if type(signature) is str and type(stamp) is str and type(delivery) is str:

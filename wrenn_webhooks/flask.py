@@ -24,7 +24,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ._headers import DELIVERY, SIGNATURE, TIMESTAMP
+from ._headers import DELIVERY, SIGNATURE_AS_SENT, TIMESTAMP
 from .errors import ConfigurationError, PayloadTooLargeError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
@@ -122,7 +122,7 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
         # Wrenn's three headers straight from the WSGI environ: the same values
         # as request.headers, which would first build a case-folding view.
         headers: dict[str, Any] = {
-            SIGNATURE: environ.get("HTTP_X_WRENN_SIGNATURE"),
+            SIGNATURE_AS_SENT: environ.get("HTTP_X_WRENN_SIGNATURE"),
             TIMESTAMP: environ.get("HTTP_X_WRENN_TIMESTAMP"),
             DELIVERY: environ.get("HTTP_X_WRENN_DELIVERY"),
         }

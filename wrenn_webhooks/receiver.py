@@ -44,6 +44,7 @@ _JSON = {"Content-Type": "application/json"}
 _NEW = ClaimState.NEW
 _sha256 = hashlib.sha256
 _perf_counter = time.perf_counter
+_log_enabled = logger.isEnabledFor
 
 
 @dataclass(slots=True)
@@ -97,7 +98,8 @@ class WebhookReceiver(Router):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
-        self._verify = Verifier(secret, tolerance)
+        self._verifier = Verifier(secret, tolerance)
+        self._verify = self._verifier.verify
         if max_body_bytes < 1 or not lease > 0:
             raise ConfigurationError("max_body_bytes and lease must be positive")
         self.max_body_bytes = max_body_bytes
@@ -118,12 +120,12 @@ class WebhookReceiver(Router):
     @property
     def secret_count(self) -> int:
         """How many secrets are accepted (never the secrets themselves)."""
-        return self._verify.secret_count
+        return self._verifier.secret_count
 
     @property
     def tolerance(self) -> float:
         """Seconds the signed timestamp may be off, either way."""
-        return self._verify.tolerance
+        return self._verifier.tolerance
 
     def on_error(self, observer: ErrorObserver) -> ErrorObserver:
         """Register ``observer(exc, event, delivery)`` for handler failures.
@@ -213,6 +215,8 @@ class WebhookReceiver(Router):
                 # The claim's time, not the end's: one clock read a delivery, and
                 # records then expire at most one handler run early.
                 store.release(key, done=done, now=now)
+            if done and not _log_enabled(logging.INFO):
+                return response
         except StoreError as exc:
             logger.error("store failed: %s", exc)
             response = Response(

@@ -188,7 +188,10 @@ def verify(
         if now.tzinfo is None:
             raise ConfigurationError("now must be timezone-aware")
         now = now.timestamp()
-    return Verifier(secret, tolerance)(body, headers, time.time() if now is None else float(now))
+    if type(body) is not bytes and not isinstance(body, (bytearray, memoryview)):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    moment = time.time() if now is None else float(now)
+    return Verifier(secret, tolerance).verify(bytes(body), headers, moment)
 
 
 class Verifier:
@@ -210,10 +213,8 @@ class Verifier:
         """How many secrets are accepted (never the secrets themselves)."""
         return len(self._keys)
 
-    def __call__(self, body: bytes, headers: HeaderSource, now: float) -> Delivery:
-        """Verify as ``verify()`` does, with ``now`` in POSIX seconds."""
-        if type(body) is not bytes and not isinstance(body, (bytearray, memoryview)):
-            raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    def verify(self, body: bytes, headers: HeaderSource, now: float) -> Delivery:
+        """Verify as ``verify()`` does, with ``body`` as ``bytes`` and ``now`` in POSIX seconds."""
         signature, stamp, delivery_id = _headers.read(headers)
         if signature is None:
             raise MissingHeaderError(f"missing {_headers.SIGNATURE} header")
