@@ -223,9 +223,7 @@ class WrennWebhooks(Router):
         receiver.include_router(self)
         app.extensions[EXTENSION_KEY] = receiver
         prefix = config.get("WRENN_WEBHOOK_URL_PREFIX", "/webhooks/wrenn")
-        app.register_blueprint(
-            blueprint(lambda: current_app.extensions[EXTENSION_KEY]), url_prefix=prefix
-        )
+        app.register_blueprint(blueprint(receiver), url_prefix=prefix)
         return receiver
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from typing import Any
@@ -40,6 +41,9 @@ class MemoryIdempotencyStore:
         # Keys in the order their records were made: a dict alone would slow down
         # as its first items are deleted, leaving holes next(iter()) walks over.
         self._order: deque[tuple[str, list[Any]]] = deque()
+        # When the oldest record expires at the earliest (records only live
+        # longer): until then a claim looks at nothing but this number.
+        self._oldest_expires = -math.inf
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -53,11 +57,8 @@ class MemoryIdempotencyStore:
         if records.setdefault(key, record) is record:
             order = self._order
             order.append((key, record))
-            try:
-                if len(order) > self.max_entries or order[0][1][_EXPIRES] <= now:
-                    self._drop_oldest(now)
-            except IndexError:  # another thread emptied it meanwhile
-                pass
+            if len(order) > self.max_entries or self._oldest_expires <= now:
+                self._drop_oldest(now)
             return _NEW
         with self._lock:
             found = records.get(key)
@@ -82,6 +83,7 @@ class MemoryIdempotencyStore:
                 old_key, old = order.popleft()
                 if records.get(old_key) is old:
                     del records[old_key]
+            self._oldest_expires = order[0][1][_EXPIRES] if order else -math.inf
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""

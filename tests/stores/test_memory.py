@@ -1,0 +1,78 @@
+"""What only the in-memory store does: its bound, and dropping expired records."""
+
+from __future__ import annotations
+
+import threading
+
+from wrenn_webhooks.stores import ClaimState, MemoryIdempotencyStore
+
+LEASE = 30.0
+
+
+def _handled(store: MemoryIdempotencyStore, key: str, now: float) -> ClaimState:
+    state = store.claim(key, now=now, lease=LEASE).state
+    if state is ClaimState.NEW:
+        store.release(key, done=True, now=now)
+    return state
+
+
+def test_the_oldest_records_go_past_the_bound() -> None:
+    store = MemoryIdempotencyStore(max_entries=3)
+    for number in range(5):
+        assert _handled(store, f"k{number}", now=1000.0 + number) is ClaimState.NEW
+    assert len(store) == 3
+    for number in (2, 3, 4):
+        assert store.claim(f"k{number}", now=1010.0, lease=LEASE).state is ClaimState.DONE
+    assert store.claim("k0", now=1010.0, lease=LEASE).state is ClaimState.NEW  # forgotten
+
+
+def test_expired_records_are_dropped_when_a_new_key_comes() -> None:
+    store = MemoryIdempotencyStore(ttl=10.0)
+    _handled(store, "a", now=1000.0)
+    _handled(store, "b", now=1001.0)
+    _handled(store, "c", now=1005.0)
+    assert len(store) == 3
+    _handled(store, "d", now=1011.5)  # a and b expired; c has not
+    assert len(store) == 2
+    assert store.claim("c", now=1011.5, lease=LEASE).state is ClaimState.DONE
+
+
+def test_a_key_made_again_after_expiry_outlives_its_old_record() -> None:
+    store = MemoryIdempotencyStore(ttl=10.0)
+    _handled(store, "a", now=1000.0)
+    assert _handled(store, "a", now=1012.0) is ClaimState.NEW  # expired: a new record
+    _handled(store, "b", now=1013.0)  # drops the old record's entry, not the new one
+    assert store.claim("a", now=1014.0, lease=LEASE).state is ClaimState.DONE
+    assert len(store) == 2
+
+
+def _race(store: MemoryIdempotencyStore, keys: int, threads: int) -> list[str]:
+    """Every thread claims the same keys, in its own order; return the NEW answers."""
+    news: list[str] = []
+    start = threading.Barrier(threads)
+
+    def work(offset: int) -> None:
+        start.wait()
+        for number in range(keys):
+            key = f"k{(number + offset) % keys}"
+            if store.claim(key, now=1000.0, lease=LEASE).state is ClaimState.NEW:
+                news.append(key)  # list.append is atomic
+
+    workers = [threading.Thread(target=work, args=(n * 7,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return news
+
+
+def test_racing_threads_get_each_key_new_exactly_once() -> None:
+    news = _race(MemoryIdempotencyStore(), keys=2_000, threads=8)
+    assert sorted(news) == sorted(f"k{n}" for n in range(2_000))
+
+
+def test_racing_threads_past_the_bound_keep_it() -> None:
+    store = MemoryIdempotencyStore(max_entries=50)
+    news = _race(store, keys=100, threads=8)
+    assert len(store) <= 50
+    assert set(news) == {f"k{n}" for n in range(100)}  # each new at least once
