@@ -146,7 +146,9 @@ def test_memory_curve_on_a_small_run() -> None:
     result = bench_memory.measure(2_000, 500, max_entries=1_000)
     points = result["points"]
     assert [p["deliveries"] for p in points] == [0, 500, 1_000, 1_500, 2_000]
-    assert [p["records"] for p in points] == [0, 500, 1_000, 1_000, 1_000]
+    assert [p["records"] for p in points[:3]] == [0, 500, 1_000]
+    # Full, the store drops its oldest 1/64th at once: between 985 and 1,000 records.
+    assert all(1_000 - 1_000 // 64 <= p["records"] <= 1_000 for p in points[3:])
     assert result["bound_reached_at"] == 1_000
     assert isinstance(result["flat_after_bound"], bool)
     assert bench_memory.rss_bytes() > 0

@@ -35,7 +35,7 @@ class MemoryIdempotencyStore:
 
     Right for a single process. Several processes (gunicorn workers) need a
     shared store such as ``SQLiteIdempotencyStore``. Records go oldest first:
-    expired ones in batches, and the oldest at once when the store is full.
+    expired ones, and the oldest 1/64th at once when the store is full.
 
     Args:
         ttl: Seconds a record lives after its last change.
@@ -87,22 +87,33 @@ class MemoryIdempotencyStore:
             return Claim(ClaimState.RETRY, completed)
 
     def _drop_oldest(self, now: float) -> None:
-        # Oldest first, while over the bound or expired: O(1) each. An entry
-        # whose key has since got a newer record is dropped from the queue only.
+        # Oldest first: O(1) each. A queue entry whose key has since got a newer
+        # record (``made`` differs) leaves the queue only.
         records, order = self._records, self._order
         with self._lock:
-            expires = -math.inf
-            while order:
+            if len(order) > self.max_entries:
+                # A batch at once, the store's oldest 1/64th: claims then call
+                # here once in so many, not each time when the store is full.
+                keep = self.max_entries - max(1, self.max_entries // 64)
+            else:
+                keep = len(order)
+            while len(order) > keep:
+                key, made = order.popleft()
+                found = records.get(key)
+                if found is not None and found[_MADE] is made:
+                    del records[key]
+            # An entry's ``made`` is its record's first expiry, so a lower
+            # bound of it: only a record due by that needs to be looked at.
+            while order and order[0][1] <= now:
                 key, made = order[0]
                 found = records.get(key)
                 if found is not None and found[_MADE] is made:
-                    expires = found[_EXPIRES]
-                    if len(order) <= self.max_entries and expires > now:
-                        break
+                    if found[_EXPIRES] > now:  # kept alive by a later change
+                        self._oldest_expires = found[_EXPIRES]
+                        return
                     del records[key]
                 order.popleft()
-                expires = -math.inf
-            self._oldest_expires = expires
+            self._oldest_expires = order[0][1] if order else -math.inf
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
