@@ -26,6 +26,15 @@ def test_the_oldest_records_go_past_the_bound() -> None:
     assert store.claim("k0", now=1010.0, lease=LEASE).state is ClaimState.NEW  # forgotten
 
 
+def test_a_full_store_drops_its_oldest_64th_at_once() -> None:
+    store = MemoryIdempotencyStore(max_entries=128)
+    for number in range(129):
+        _handled(store, f"k{number}", now=1000.0)
+    assert len(store) == 126  # 129 past 128: down to 128 - 128 // 64
+    assert store.claim("k3", now=1000.0, lease=LEASE).state is ClaimState.DONE
+    assert store.claim("k2", now=1000.0, lease=LEASE).state is ClaimState.NEW
+
+
 def test_expired_records_are_dropped_when_a_new_key_comes() -> None:
     store = MemoryIdempotencyStore(ttl=10.0)
     _handled(store, "a", now=1000.0)
