@@ -3,7 +3,9 @@
 Every candidate does the same work on the same realistic bodies (about 380
 bytes, each with its own capsule id so that none is a duplicate), interleaved
 round by round in one run, so that ratios hold on a noisy shared machine even
-when absolute times drift.
+when absolute times drift. The process keeps to one CPU (``--no-pin`` lets it
+move): a move to another core empties the caches mid-round, which costs the
+case with more state more, and made the ratio vary from run to run.
 
     python -m benchmarks.bench_core [--rounds 15] [--per-round 5000] [--json PATH]
 """
@@ -125,7 +127,7 @@ def peer_cases() -> dict[str, tuple[Case, Callable[[bytes, dict[str, str]], dict
     return peers
 
 
-def run(rounds: int, per_round: int) -> dict[str, Any]:
+def run(rounds: int, per_round: int, *, pin: bool = True) -> dict[str, Any]:
     """Time every case, interleaved round by round; return medians, spreads and ratios."""
     cases: dict[str, tuple[Callable[[], Case], Any]] = {
         "floor (hmac + compare_digest + json.loads)": (floor_case, None),
@@ -135,6 +137,8 @@ def run(rounds: int, per_round: int) -> dict[str, Any]:
     }
     for name, (case, make_headers) in peer_cases().items():
         cases[f"{name} (verify only)"] = (lambda case=case: case, make_headers)
+    cores = _cores()
+    pinned = _pin() if pin else None
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for number in range(rounds):
         batch = bodies(per_round, number * per_round)
@@ -161,12 +165,24 @@ def run(rounds: int, per_round: int) -> dict[str, Any]:
         )
     return {
         "benchmark": "core",
-        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {cores} cores, Python {platform.python_version()}",
+        "pinned_cpu": pinned,
         "rounds": rounds,
         "per_round": per_round,
         "body_bytes": len(SAMPLE.format(0)),
         "results": results,
     }
+
+
+def _pin() -> int | None:
+    """Keep this process on the last CPU it may use; return it (None where unsupported)."""
+    import os
+
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
 
 
 def _cores() -> int:
@@ -179,7 +195,12 @@ def table(report: dict[str, Any]) -> str:
     """Render a report as a plain-text table."""
     lines = [
         f"core benchmark: {report['machine']}; {report['rounds']} rounds x "
-        f"{report['per_round']} distinct {report['body_bytes']}-byte deliveries",
+        f"{report['per_round']} distinct {report['body_bytes']}-byte deliveries"
+        + (
+            f"; pinned to CPU {report['pinned_cpu']}"
+            if report.get("pinned_cpu") is not None
+            else ""
+        ),
         f"{'case':<46} {'median µs':>10} {'p25-p75 µs':>14} {'x floor':>8}",
     ]
     for row in report["results"]:
@@ -196,8 +217,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=5000)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/core.json"))
+    parser.add_argument("--no-pin", action="store_true", help="let the process move between CPUs")
     args = parser.parse_args()
-    report = run(args.rounds, args.per_round)
+    report = run(args.rounds, args.per_round, pin=not args.no_pin)
     print(table(report))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
