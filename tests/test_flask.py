@@ -95,6 +95,29 @@ class TestStatusContract:
         assert response.status_code == 413
         assert len(produced) < 10  # stopped after the limit, not after 10 MiB
 
+    def test_chunked_body_within_the_limit_is_handled(self, app: Flask, clock: Clock) -> None:
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input"] = _IterStream(iter([body[:100], body[100:]]))
+        environ["wsgi.input_terminated"] = True
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 200
+
+    def test_only_the_declared_length_is_read(self, app: Flask, clock: Clock) -> None:
+        # A server that does not end the stream itself: bytes past Content-Length
+        # (the next request on the connection, say) are never read as body.
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = _IterStream(iter([body, b"POST / HTTP/1.1\r\n"]))
+        environ.pop("wsgi.input_terminated", None)
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 200
+
+    def test_header_names_in_any_case(self, client: FlaskClient, clock: Clock) -> None:
+        body, headers = signed(SAMPLE_BODY, clock)
+        lower = {name.lower(): value for name, value in headers.items()}
+        assert client.post(URL, data=body, headers=lower).status_code == 200
+
     @pytest.mark.parametrize(
         ("headers", "status"),
         [

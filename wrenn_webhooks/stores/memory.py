@@ -15,8 +15,10 @@ __all__ = ["MemoryIdempotencyStore"]
 _NEW = Claim(ClaimState.NEW)
 _NONE: frozenset[str] = frozenset()
 
-# A record is a list, the cheapest mutable thing to make on the hot path:
-_LEASE, _EXPIRES, _DONE, _COMPLETED = range(4)
+# A record is a list, the cheapest mutable thing to make on the hot path. It
+# holds its key, so that the queue of records needs no (key, record) pairs:
+# one object a record for the garbage collector to walk, not two.
+_LEASE, _EXPIRES, _DONE, _COMPLETED, _KEY = range(5)
 
 
 class MemoryIdempotencyStore:
@@ -40,7 +42,7 @@ class MemoryIdempotencyStore:
         self._records: dict[str, list[Any]] = {}
         # Keys in the order their records were made: a dict alone would slow down
         # as its first items are deleted, leaving holes next(iter()) walks over.
-        self._order: deque[tuple[str, list[Any]]] = deque()
+        self._order: deque[list[Any]] = deque()
         # When the oldest record expires at the earliest (records only live
         # longer): until then a claim looks at nothing but this number.
         self._oldest_expires = -math.inf
@@ -52,11 +54,11 @@ class MemoryIdempotencyStore:
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
         """Take a lease on ``key`` unless one is held or the key is done."""
         records = self._records
-        record = [now + lease, now + self.ttl, False, _NONE]
+        record = [now + lease, now + self.ttl, False, _NONE, key]
         # A key never seen (the usual case) needs no lock: setdefault is atomic.
         if records.setdefault(key, record) is record:
             order = self._order
-            order.append((key, record))
+            order.append(record)
             if len(order) > self.max_entries or self._oldest_expires <= now:
                 self._drop_oldest(now)
             return _NEW
@@ -64,7 +66,7 @@ class MemoryIdempotencyStore:
             found = records.get(key)
             if found is None or found[_EXPIRES] <= now:  # dropped, or expired
                 records[key] = record
-                self._order.append((key, record))
+                self._order.append(record)
                 return _NEW
             completed: frozenset[str] = found[_COMPLETED]
             if found[_DONE]:
@@ -83,11 +85,11 @@ class MemoryIdempotencyStore:
             keep = len(order)
             if keep > self.max_entries:
                 keep = self.max_entries - max(1, self.max_entries // 64)
-            while order and (len(order) > keep or order[0][1][_EXPIRES] <= now):
-                old_key, old = order.popleft()
-                if records.get(old_key) is old:
-                    del records[old_key]
-            self._oldest_expires = order[0][1][_EXPIRES] if order else -math.inf
+            while order and (len(order) > keep or order[0][_EXPIRES] <= now):
+                old = order.popleft()
+                if records.get(old[_KEY]) is old:
+                    del records[old[_KEY]]
+            self._oldest_expires = order[0][_EXPIRES] if order else -math.inf
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
