@@ -30,8 +30,8 @@ class MemoryIdempotencyStore:
 
     Args:
         ttl: Seconds a record lives after its last change.
-        max_entries: Records kept at most. About 400 bytes each: the default
-            bound holds some 40 MB of records.
+        max_entries: Records kept at most. About 350 bytes each: the default
+            bound holds some 35 MB of records.
     """
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, max_entries: int = 100_000) -> None:
