@@ -45,6 +45,7 @@ _NEW = ClaimState.NEW
 _sha256 = hashlib.sha256
 _perf_counter = time.perf_counter
 _log_enabled = logger.isEnabledFor
+_INFO = logging.INFO
 
 
 @dataclass(slots=True)
@@ -193,12 +194,11 @@ class WebhookReceiver(Router):
             route = routes[0]
             done = False
             try:
-                if route.wants_delivery:
-                    result = route.handler(event, delivery)
-                else:
-                    result = route.handler(event)
-                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
-                    _run_coroutine(result)
+                result = (
+                    route.handler(event, delivery) if route.wants_delivery else route.handler(event)
+                )
+                if result is not None:
+                    _settle(route, result)
                 done = True
             except Exception as exc:
                 self._failed(route, exc, event, delivery)
@@ -215,7 +215,7 @@ class WebhookReceiver(Router):
                 # The claim's time, not the end's: one clock read a delivery, and
                 # records then expire at most one handler run early.
                 store.release(key, done=done, now=now)
-            if done and not _log_enabled(logging.INFO):
+            if done and not _log_enabled(_INFO):
                 return response
         except StoreError as exc:
             logger.error("store failed: %s", exc)
@@ -313,12 +313,11 @@ class WebhookReceiver(Router):
             if route.name in skip:
                 continue
             try:
-                if route.wants_delivery:
-                    result = route.handler(event, delivery)
-                else:
-                    result = route.handler(event)
-                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
-                    _run_coroutine(result)
+                result = (
+                    route.handler(event, delivery) if route.wants_delivery else route.handler(event)
+                )
+                if result is not None:
+                    _settle(route, result)
             except Exception as exc:
                 failures.append((route.name, exc))
                 self._failed(route, exc, event, delivery)
@@ -384,6 +383,12 @@ def _ok(event: Event, delivery: Delivery, handled: int, *, duplicate: bool = Fal
     if duplicate:
         body["duplicate"] = True
     return Response(200, body, dict(_JSON), event, delivery)
+
+
+def _settle(route: Route, result: object) -> None:
+    """Run what an ``async`` handler (or one returning a coroutine) gave back."""
+    if route.is_async or asyncio.iscoroutine(result):
+        _run_coroutine(result)
 
 
 def _run_coroutine(coroutine: Any) -> None:
