@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,16 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 20
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Ask ``process`` to end (SIGTERM); kill it if it has not within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Server:
@@ -59,12 +70,7 @@ def serve(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> 
         wait_for_port(port, process)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stdout:
             server.output = process.stdout.read()
             process.stdout.close()

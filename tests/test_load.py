@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import BIN, ROOT, free_port, wait_for_port
+from tests.servers import BIN, ROOT, free_port, stop, wait_for_port
 from wrenn_webhooks import sign
 from wrenn_webhooks.encoding import encode_event
 from wrenn_webhooks.inbox import SQLiteInbox
@@ -216,12 +216,7 @@ class Gunicorn:
         self.wait_for_workers(old)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process, 15)
 
 
 @pytest.fixture
@@ -612,12 +607,7 @@ def test_worker_killed_mid_load_inbox_mode(start: Callable[..., Gunicorn], tmp_p
         drain_seconds = time.monotonic() - drained
         box.close()
     finally:
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker, 15)
         log.close()
     counts = runs(server)
     everything = first + [a for attempts in rounds for a in attempts]
