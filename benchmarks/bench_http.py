@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -289,6 +290,15 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
     return median, q[0], q[2]
 
 
+def worker_share(runs: list[dict[str, Any]]) -> list[float]:
+    """Each worker's share of the requests answered over ``runs``, largest first."""
+    counts: Counter[str] = Counter()
+    for run in runs:
+        counts.update({pid: int(count) for pid, count in run["workers"].items()})
+    total = sum(counts.values()) or 1
+    return sorted((round(c / total, 3) for c in counts.values()), reverse=True)
+
+
 def summarize(
     samples: dict[Case, list[dict[str, Any]]], settings: dict[str, Any]
 ) -> dict[str, Any]:
@@ -297,11 +307,6 @@ def summarize(
     results = []
     for case, runs in samples.items():
         rps, p25, p75 = _spread([run["rps"] for run in runs])
-        counts: dict[str, int] = {}
-        for run in runs:
-            for pid, count in run["workers"].items():
-                counts[pid] = counts.get(pid, 0) + int(count)
-        total = sum(counts.values()) or 1
         row: dict[str, Any] = {
             "case": case.name,
             "workers": case.group.split(",")[0],
@@ -312,7 +317,7 @@ def summarize(
             "rps_p75": round(p75),
             "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
             "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
-            "worker_share": sorted((round(c / total, 3) for c in counts.values()), reverse=True),
+            "worker_share": worker_share(runs),
             "requests": sum(int(run["requests"]) for run in runs),
             "errors": sum(int(run["errors"]) for run in runs),
             "non_2xx": sum(int(run["non_2xx_3xx"]) for run in runs),

@@ -48,7 +48,7 @@ from unittest import mock
 
 from benchmarks import bench_http
 from benchmarks.bench_core import _cores
-from benchmarks.bench_http import SECRET, _spread, run_wrk, write_requests
+from benchmarks.bench_http import SECRET, _spread, run_wrk, worker_share, write_requests
 
 APP = "benchmarks.inbox_app:app"
 TARGET_RPS = 1000
@@ -153,11 +153,6 @@ def summarize_accepts(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str
     rows = []
     for setting, runs in samples.items():
         rps, p25, p75 = _spread([run["rps"] for run in runs])
-        counts: dict[str, int] = {}
-        for run in runs:
-            for pid, count in run["workers"].items():
-                counts[pid] = counts.get(pid, 0) + int(count)
-        total = sum(counts.values()) or 1
         accepted = sum(int(run["statuses"].get("202", 0)) for run in runs)
         requests = sum(int(run["requests"]) for run in runs)
         duplicates = sum(int(run["duplicates"]) for run in runs)
@@ -173,9 +168,7 @@ def summarize_accepts(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str
                 "rps_p75": round(p75),
                 "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
                 "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
-                "worker_share": sorted(
-                    (round(c / total, 3) for c in counts.values()), reverse=True
-                ),
+                "worker_share": worker_share(runs),
                 "requests": requests,
                 "accepted": accepted,
                 "non_202": requests - accepted,
