@@ -34,7 +34,7 @@ gthread variant, where every request is a new connection and the accepts even
 out, at the cost of a TCP handshake per request. The counting costs wrk a Lua
 call per answer, the same in every case.
 
-    python -m benchmarks.bench_http [--rounds 3] [--duration 5] [--warmup 1] [--json PATH]
+    python -m benchmarks.bench_http [--rounds 5] [--duration 5] [--warmup 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -146,6 +146,25 @@ def cases(variants: Iterable[str]) -> list[Case]:
         for app, store in (("bare", "-"), ("sdk", "memory"), ("sdk", "sqlite")):
             out.append(Case(Server(app, kind, store), connection))
     return out
+
+
+def round_order(chosen: list[Case], number: int) -> list[Case]:
+    """Round ``number``'s order: each group's apps one after the other, rotated.
+
+    The apps compared run back to back (a ratio compares measurements taken
+    seconds apart, not a round apart), and the rotation of the groups and of
+    the apps within each group keeps any of them from always going first.
+    """
+    groups = list(dict.fromkeys(case.group for case in chosen))
+    order = []
+    for group in _rotated(groups, number):
+        order += _rotated([case for case in chosen if case.group == group], number)
+    return order
+
+
+def _rotated(items: list[Any], number: int) -> list[Any]:
+    shift = number % len(items)
+    return items[shift:] + items[:shift]
 
 
 # --- the deliveries ---------------------------------------------------------
@@ -386,8 +405,7 @@ def run(
         for server in dict.fromkeys(case.server for case in chosen):
             urls[server] = stack.enter_context(serve(server, workdir))
         for number in range(rounds):
-            shift = number % len(chosen)  # rotate the order, so that none always goes first
-            for case in chosen[shift:] + chosen[:shift]:
+            for case in round_order(chosen, number):
                 for seconds in (warmup, duration) if warmup else (duration,):
                     report, body_bytes = measure(
                         urls[case.server],
@@ -444,9 +462,9 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def add_load_arguments(parser: argparse.ArgumentParser, first_rate: float) -> None:
+def add_load_arguments(parser: argparse.ArgumentParser, first_rate: float, rounds: int = 3) -> None:
     """The options of a wrk-driven benchmark: rounds, durations, connections."""
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--duration", type=int, default=5, help="measured seconds per case")
     parser.add_argument("--warmup", type=int, default=1, help="seconds before each measurement")
     parser.add_argument("--connections", type=int, default=64)
@@ -468,7 +486,9 @@ def require_wrk() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_load_arguments(parser, first_rate=8000)
+    # Five rounds: a median of five per-round ratios shrugs off a round that a
+    # neighbour on the machine slowed down; a median of three did not always.
+    add_load_arguments(parser, first_rate=8000, rounds=5)
     parser.add_argument(
         "--variants",
         default="sync,gthread,gthread-close",

@@ -117,6 +117,18 @@ def test_cases_cover_both_worker_classes_and_connection_modes() -> None:
     assert "2 gthread x 8, close: SDK, sqlite store" in names
 
 
+def test_round_order_keeps_the_apps_compared_together_and_rotates() -> None:
+    cases = bench_http.cases(["sync", "gthread", "gthread-close"])
+    orders = [bench_http.round_order(cases, number) for number in range(3)]
+    for order in orders:
+        assert sorted(case.name for case in order) == sorted(case.name for case in cases)
+        groups = [case.group for case in order]
+        # each group's three apps run one after another
+        assert all(len(set(groups[i : i + 3])) == 1 for i in range(0, 9, 3))
+    assert len({order[0].name for order in orders}) == 3  # a different case goes first
+    assert len({order[0].group for order in orders}) == 3
+
+
 def test_tag_worker_adds_the_header() -> None:
     seen: list[list[tuple[str, str]]] = []
 

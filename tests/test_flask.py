@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -112,6 +112,49 @@ class TestStatusContract:
         environ["wsgi.input"] = _IterStream(iter([body, b"POST / HTTP/1.1\r\n"]))
         environ.pop("wsgi.input_terminated", None)
         assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 200
+
+    def test_short_reads_are_joined(self, app: Flask, clock: Clock) -> None:
+        # A raw socket stream may hand over less than asked for at a time.
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = _TrickleStream(body, step=7)
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 200
+
+    def test_body_cut_short_is_rejected(self, app: Flask, clock: Clock) -> None:
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = _TrickleStream(body[:-20], step=64)  # the client went away
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 401
+
+    def test_transfer_encoding_wins_over_content_length(self, app: Flask, clock: Clock) -> None:
+        # Both headers: the length is not the body's (RFC 9112, 6.3); read to the end.
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ["CONTENT_LENGTH"] = "10"
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input"] = _IterStream(iter([body[:100], body[100:]]))
+        environ["wsgi.input_terminated"] = True
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 200
+
+    def test_body_already_read_by_the_app(self, app: Flask, clock: Clock) -> None:
+        seen: list[bytes] = []
+
+        @app.before_request
+        def audit() -> None:  # reads (and caches) the body before the view
+            seen.append(request.get_data())
+
+        response = post(app.test_client(), clock)
+        assert response.status_code == 200
+        assert seen == [signed(SAMPLE_BODY, clock)[0]]
+
+    def test_body_consumed_by_the_app_is_a_401(self, app: Flask, clock: Clock) -> None:
+        @app.before_request
+        def consume() -> None:
+            request.stream.read()
+
+        assert post(app.test_client(), clock).status_code == 401
 
     def test_header_names_in_any_case(self, client: FlaskClient, clock: Clock) -> None:
         body, headers = signed(SAMPLE_BODY, clock)
@@ -316,6 +359,19 @@ class _IterStream:
 
     def readline(self, size: int = -1) -> bytes:
         return self.read(size)
+
+
+class _TrickleStream:
+    """A stream that returns at most ``step`` bytes a read, as a socket may."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data = data
+        self._step = step
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self._data) if size < 0 else size
+        data, self._data = self._data[: min(size, self._step)], self._data[min(size, self._step) :]
+        return data
 
 
 @pytest.mark.parametrize("path", ["/webhooks/wrenn", "/webhooks/wrenn/"])
