@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from wrenn_webhooks.stores import ClaimState, MemoryIdempotencyStore
@@ -53,6 +54,28 @@ def test_a_key_made_again_after_expiry_outlives_its_old_record() -> None:
     _handled(store, "b", now=1013.0)  # drops the old record's entry, not the new one
     assert store.claim("a", now=1014.0, lease=LEASE).state is ClaimState.DONE
     assert len(store) == 2
+
+
+def test_a_key_made_again_keeps_its_new_record_when_the_store_is_full() -> None:
+    store = MemoryIdempotencyStore(ttl=10.0, max_entries=3)
+    _handled(store, "a", now=1000.0)
+    _handled(store, "b", now=1009.0)
+    assert _handled(store, "a", now=1011.0) is ClaimState.NEW  # expired: made again
+    _handled(store, "c", now=1011.0)
+    _handled(store, "d", now=1011.0)  # past the bound: drops the oldest, b
+    assert store.claim("a", now=1012.0, lease=LEASE).state is ClaimState.DONE
+    assert store.claim("b", now=1012.0, lease=LEASE).state is ClaimState.NEW
+
+
+def test_records_add_nothing_for_the_garbage_collector_to_walk() -> None:
+    store = MemoryIdempotencyStore()
+    gc.collect()
+    before = len(gc.get_objects())
+    for number in range(10_000):
+        _handled(store, f"{number:064x}", now=1000.0)
+    gc.collect()  # a collection stops tracking records made only of atoms
+    assert len(store) == 10_000
+    assert len(gc.get_objects()) - before < 100
 
 
 def _race(store: MemoryIdempotencyStore, keys: int, threads: int) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from typing import Any
+from typing import Final
 
 from ..errors import ConfigurationError
 from .base import DEFAULT_TTL, Claim, ClaimState
@@ -15,10 +15,15 @@ __all__ = ["MemoryIdempotencyStore"]
 _NEW = Claim(ClaimState.NEW)
 _NONE: frozenset[str] = frozenset()
 
-# A record is a list, the cheapest mutable thing to make on the hot path. It
-# holds its key, so that the queue of records needs no (key, record) pairs:
-# one object a record for the garbage collector to walk, not two.
-_LEASE, _EXPIRES, _DONE, _COMPLETED, _KEY = range(5)
+# A record is a tuple of floats, a bool and a tuple of handler names: the
+# garbage collector stops tracking such a tuple the first time it sees it, so a
+# full store adds nothing to the collections that walk every live object.
+# Changes replace the record, which also makes each change atomic.
+_LEASE: Final = 0
+_EXPIRES: Final = 1
+_DONE: Final = 2
+_COMPLETED: Final = 3
+_Record = tuple[float, float, bool, tuple[str, ...]]
 
 
 class MemoryIdempotencyStore:
@@ -30,8 +35,8 @@ class MemoryIdempotencyStore:
 
     Args:
         ttl: Seconds a record lives after its last change.
-        max_entries: Records kept at most. About 350 bytes each: the default
-            bound holds some 35 MB of records.
+        max_entries: Records kept at most. About 300 bytes each: the default
+            bound holds some 30 MB of records.
     """
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, max_entries: int = 100_000) -> None:
@@ -39,10 +44,13 @@ class MemoryIdempotencyStore:
             raise ConfigurationError("ttl must be positive and max_entries at least 1")
         self.ttl = ttl
         self.max_entries = max_entries
-        self._records: dict[str, list[Any]] = {}
+        self._records: dict[str, _Record] = {}
         # Keys in the order their records were made: a dict alone would slow down
         # as its first items are deleted, leaving holes next(iter()) walks over.
-        self._order: deque[list[Any]] = deque()
+        self._order: deque[str] = deque()
+        # Keys made again after they expired, but before their first entry in
+        # _order was dropped: how many such early entries to skip.
+        self._remade: dict[str, int] = {}
         # When the oldest record expires at the earliest (records only live
         # longer): until then a claim looks at nothing but this number.
         self._oldest_expires = -math.inf
@@ -54,11 +62,11 @@ class MemoryIdempotencyStore:
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
         """Take a lease on ``key`` unless one is held or the key is done."""
         records = self._records
-        record = [now + lease, now + self.ttl, False, _NONE, key]
+        record: _Record = (now + lease, now + self.ttl, False, ())
         # A key never seen (the usual case) needs no lock: setdefault is atomic.
         if records.setdefault(key, record) is record:
             order = self._order
-            order.append(record)
+            order.append(key)
             if len(order) > self.max_entries or self._oldest_expires <= now:
                 self._drop_oldest(now)
             return _NEW
@@ -66,46 +74,57 @@ class MemoryIdempotencyStore:
             found = records.get(key)
             if found is None or found[_EXPIRES] <= now:  # dropped, or expired
                 records[key] = record
-                self._order.append(record)
+                self._order.append(key)
+                if found is not None:  # its first entry in _order is still there
+                    self._remade[key] = self._remade.get(key, 0) + 1
                 return _NEW
-            completed: frozenset[str] = found[_COMPLETED]
+            completed = frozenset(found[_COMPLETED]) if found[_COMPLETED] else _NONE
             if found[_DONE]:
                 return Claim(ClaimState.DONE, completed)
             if found[_LEASE] > now:
                 return Claim(ClaimState.BUSY, completed)
-            found[_LEASE] = now + lease
-            found[_EXPIRES] = now + self.ttl
+            records[key] = (now + lease, now + self.ttl, False, found[_COMPLETED])
             return Claim(ClaimState.RETRY, completed)
 
     def _drop_oldest(self, now: float) -> None:
         # Oldest first: O(1) each. Over the bound, a batch at once (the oldest
         # 1/64th), so that a full store's claims come here once in so many.
-        records, order = self._records, self._order
+        records, order, remade = self._records, self._order, self._remade
         with self._lock:
             keep = len(order)
             if keep > self.max_entries:
                 keep = self.max_entries - max(1, self.max_entries // 64)
-            while order and (len(order) > keep or order[0][_EXPIRES] <= now):
-                old = order.popleft()
-                if records.get(old[_KEY]) is old:
-                    del records[old[_KEY]]
-            self._oldest_expires = order[0][_EXPIRES] if order else -math.inf
+            while order:
+                key = order[0]
+                if key in remade:  # the entry of a record since made again
+                    order.popleft()
+                    remade[key] -= 1
+                    if not remade[key]:
+                        del remade[key]
+                    continue
+                record = records.get(key)
+                if record is not None and len(order) <= keep and record[_EXPIRES] > now:
+                    break
+                order.popleft()
+                if record is not None:
+                    del records[key]
+            self._oldest_expires = records[order[0]][_EXPIRES] if order else -math.inf
 
     def complete(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
         with self._lock:
             record = self._records.get(key)
             if record is not None:
-                record[_COMPLETED] = record[_COMPLETED] | {handler}
-                record[_EXPIRES] = now + self.ttl
+                lease, _, done, completed = record
+                if handler not in completed:
+                    completed = (*completed, handler)
+                self._records[key] = (lease, now + self.ttl, done, completed)
 
     def release(self, key: str, *, done: bool, now: float) -> None:
         """End the lease on ``key``; ``done`` marks it finished."""
-        # No lock: only the lease holder releases, each assignment is atomic,
-        # and ``done`` is set before the lease ends, so a concurrent claim sees
-        # BUSY or the final state, never a half-released record.
+        # No lock: only the lease holder releases (and completes), and the new
+        # record replaces the old one in one step: a concurrent claim sees the
+        # lease held or the final state, never a half-released record.
         record = self._records.get(key)
         if record is not None:
-            record[_EXPIRES] = now + self.ttl
-            record[_DONE] = done
-            record[_LEASE] = 0.0
+            self._records[key] = (0.0, now + self.ttl, done, record[_COMPLETED])
