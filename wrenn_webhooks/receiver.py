@@ -204,13 +204,7 @@ class WebhookReceiver(Router):
                 self._failed(route, exc, event, delivery)
                 response = self._handler_error([(route.name, exc)], routes, event, delivery)
             else:
-                response = Response(
-                    200,
-                    {"ok": True, "event": event.event, "handled": 1},
-                    {"Content-Type": "application/json"},
-                    event,
-                    delivery,
-                )
+                response = _ok(event, delivery, 1)
             finally:
                 # The claim's time, not the end's: one clock read a delivery, and
                 # records then expire at most one handler run early.
