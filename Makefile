@@ -52,13 +52,17 @@ docs-serve: $(STAMP)
 ## make bench: core, HTTP and inbox (gunicorn + wrk), memory; JSON in benchmarks/results/.
 ## Not part of make test. Shorter: make bench BENCH_HTTP_ARGS="--rounds 1 --duration 2"
 ## (also BENCH_CORE_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS);
-## python -m benchmarks.report renders the JSON.
+## python -m benchmarks.report renders the JSON. As root, it installs wrk and redis-server
+## when missing; without redis-server the inbox benchmark skips its Redis rows, saying so.
 bench: $(STAMP)
-	@command -v wrk >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y wrk \
-	      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }; \
-	  else echo "wrk is missing: install it with 'sudo apt-get install -y wrk'" >&2; exit 1; fi; }
+	@missing=""; for tool in wrk redis-server; do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing \
+	    || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }; \
+	fi; \
+	command -v wrk >/dev/null 2>&1 \
+	  || { echo "wrk is missing: install it with 'sudo apt-get install -y wrk'" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)

@@ -337,6 +337,7 @@ def summarize(
             "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
             "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
             "worker_share": worker_share(runs),
+            "round_shares": [worker_share([run]) for run in runs],
             "requests": sum(int(run["requests"]) for run in runs),
             "errors": sum(int(run["errors"]) for run in runs),
             "non_2xx": sum(int(run["non_2xx_3xx"]) for run in runs),
@@ -347,7 +348,7 @@ def summarize(
             ratios = [a["rps"] / b["rps"] for a, b in zip(runs, floor, strict=False) if b["rps"]]
             ratio, r25, r75 = _spread(ratios)
             row.update(ratio_to_bare=round(ratio, 3), ratio_p25=round(r25, 3))
-            row.update(ratio_p75=round(r75, 3))
+            row.update(ratio_p75=round(r75, 3), round_ratios=[round(r, 3) for r in ratios])
         results.append(row)
     return {"benchmark": "http", **settings, "target_ratio": TARGET_RATIO, "results": results}
 

@@ -1,23 +1,30 @@
 """Inbox benchmark: durable accepts per second under gunicorn, and the workers' drain rate.
 
+Backends, side by side in one run: ``SQLiteInbox`` with each ``synchronous``
+setting it offers (``NORMAL``, ``FULL``), and ``RedisInbox`` on a
+``redis-server`` of its own per ``appendfsync`` setting (``everysec``,
+``always``; ``appendonly yes``, no snapshots), Redis' counterparts of the two.
+Without ``redis-server`` or redis-py the Redis rows are skipped, saying why.
+
 Accepts. ``benchmarks.inbox_app`` (a receiver in inbox mode with one no-op
 handler, behind the Flask blueprint) runs under gunicorn with 2 sync workers on
-127.0.0.1, once for each ``synchronous`` setting ``SQLiteInbox`` offers, each
-with its own inbox file; both servers start once and are measured interleaved,
-round by round. The load is ``bench_http``'s: wrk with ``wrk_post.lua`` and a
-file of distinct deliveries signed just before each run. Every answer must be
-a 202; after each run the inbox's rows are counted once the server is idle, to
-show that every accepted event was stored (rows can exceed the 202s by the
-requests in flight when wrk stopped: stored and answered, but not waited for).
+127.0.0.1, once per backend; every server starts once and they are measured
+interleaved, round by round. The load is ``bench_http``'s: wrk with
+``wrk_post.lua`` and a file of distinct deliveries signed just before each run.
+Every answer must be a 202; after each run the inbox's events are counted
+(``stats``: pending, done and dead) once the server is idle, to show that every
+accepted event was stored (they can exceed the 202s by the requests in flight
+when wrk stopped: stored and answered, but not waited for).
 
-Drain. An inbox is filled in process with ``SQLiteInbox.put`` (real deliveries,
+Drain. An emptied inbox is filled in process with ``put`` (real deliveries,
 verified and parsed, as the receiver stores them), then drained by one
-``Worker`` in this process and, on a fresh inbox, by two worker processes
-started together; each ``Worker`` claims its default batch and runs a no-op
-handler. Every event must end ``done``.
+``Worker`` in this process and, emptied and filled again, by two worker
+processes started together; each ``Worker`` claims its default batch and runs a
+no-op handler. Every event must end ``done``.
 
-The inbox files live in a temporary folder (``--dir`` to choose the disk):
-``synchronous`` only means something on a file system that honours fsync.
+The SQLite files and Redis' append-only files live in a temporary folder
+(``--dir`` to choose the disk): ``synchronous`` and ``appendfsync`` only mean
+something on a file system that honours fsync.
 
     python -m benchmarks.bench_inbox [--rounds 3] [--duration 5] [--events 20000]
         [--drain-rounds 1] [--dir DIR] [--json PATH]
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import inspect
 import json
 import math
@@ -34,25 +42,35 @@ import multiprocessing
 import os
 import platform
 import queue
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from benchmarks import bench_http
 from benchmarks.bench_core import _cores
 from benchmarks.bench_http import SECRET, _spread, run_wrk, worker_share, write_requests
 
+if TYPE_CHECKING:
+    from wrenn_webhooks.inbox import SQLiteInbox
+    from wrenn_webhooks.redis import RedisInbox
+
 APP = "benchmarks.inbox_app:app"
 TARGET_RPS = 1000
 WORKERS = bench_http.WORKERS
+REDIS_FSYNC = ("everysec", "always")
+"""The ``appendfsync`` settings measured: Redis' counterparts of ``NORMAL`` and ``FULL``."""
+REDIS_INSTALL = "apt-get install -y redis-server  (as root; Debian or Ubuntu)"
 
 
 def settings_offered() -> tuple[str, ...]:
@@ -62,26 +80,146 @@ def settings_offered() -> tuple[str, ...]:
     return tuple(sqlite._SYNCHRONOUS)
 
 
-def count_rows(db: Path) -> int:
-    """Rows in an inbox file, read with a connection of its own."""
-    conn = sqlite3.connect(db, timeout=10)
+# --- the backends ---------------------------------------------------------------
+
+
+def open_inbox(environ: Mapping[str, str]) -> SQLiteInbox | RedisInbox:
+    """The inbox ``environ`` names, as ``inbox_app`` opens it.
+
+    ``WRENN_INBOX_REDIS`` (a URL) for a ``RedisInbox``; otherwise a ``SQLiteInbox``
+    on ``WRENN_INBOX_DB`` with ``BENCH_INBOX_SYNCHRONOUS`` (``NORMAL`` by default).
+    """
+    url = environ.get("WRENN_INBOX_REDIS")
+    if url:
+        from wrenn_webhooks.redis import RedisInbox
+
+        return RedisInbox(url)
+    from wrenn_webhooks.inbox import SQLiteInbox
+
+    return SQLiteInbox(
+        environ.get("WRENN_INBOX_DB", "wrenn-inbox-bench.db"),
+        synchronous=environ.get("BENCH_INBOX_SYNCHRONOUS", "NORMAL"),
+    )
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One inbox measured: a SQLite file or a Redis server, and its durability setting."""
+
+    kind: str  # "SQLite" or "Redis"
+    setting: str  # SQLite's synchronous, or the server's appendfsync
+    target: str  # the inbox file, or the server's URL
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.setting}"
+
+    def env(self) -> dict[str, str]:
+        """The environment naming this inbox to ``open_inbox``."""
+        if self.kind == "Redis":
+            return {"WRENN_INBOX_REDIS": self.target}
+        db = {"WRENN_INBOX_DB": self.target, "BENCH_INBOX_SYNCHRONOUS": self.setting}
+        return {"WRENN_INBOX_REDIS": "", **db}  # "": not a URL the caller's environment set
+
+    def open(self) -> SQLiteInbox | RedisInbox:
+        """The inbox, opened as ``inbox_app`` opens it."""
+        return open_inbox(self.env())
+
+    def empty(self) -> None:
+        """Delete every event: the SQLite file with its ``-wal`` and ``-shm``, or all of Redis."""
+        if self.kind == "Redis":
+            import redis
+
+            with closing(redis.Redis.from_url(self.target)) as client:
+                client.flushall()
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.target + suffix).unlink(missing_ok=True)
+
+
+def find_redis() -> str | None:
+    """The ``redis-server`` binary; ``None``, saying why on stderr, if Redis cannot be measured."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = f"redis-server is not installed; install it with: {REDIS_INSTALL}"
+    elif importlib.util.find_spec("redis") is None:
+        reason = 'redis-py is not installed; install it with: pip install -e ".[redis]"'
+    else:
+        return binary
+    print(f"Redis rows skipped: {reason}", file=sys.stderr, flush=True)
+    return None
+
+
+@contextmanager
+def redis_server(binary: str, setting: str, workdir: Path) -> Iterator[str]:
+    """Run ``redis-server`` with an append-only file and ``appendfsync setting``; yield its URL.
+
+    It listens on a free port of 127.0.0.1 and keeps its files in a folder of
+    ``workdir``; no snapshots. Stopped (SIGTERM, then SIGKILL) when the block ends.
+    """
+    directory = workdir / f"redis-{setting}"
+    directory.mkdir()
+    port = bench_http.free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory)]
+    command += ["--save", "", "--appendonly", "yes", "--appendfsync", setting]
+    command += ["--loglevel", "warning"]
+    log_path = directory / "redis.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
     try:
-        (rows,) = conn.execute("SELECT count(*) FROM inbox").fetchone()
-        return int(rows)
+        wait_for_redis(url, process, log_path)
+        yield url
     finally:
-        conn.close()
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
-def settled_rows(db: Path, quiet: float = 0.3, limit: float = 10.0) -> int:
-    """``count_rows`` once it has not changed for ``quiet`` seconds (requests in flight end)."""
-    rows, deadline = count_rows(db), time.monotonic() + limit
+def wait_for_redis(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Return once the server at ``url`` answers; fail if it exits or takes over 30 s."""
+    import redis
+
+    deadline = time.monotonic() + 30
+    with closing(redis.Redis.from_url(url)) as client:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"redis-server did not start:\n{log_path.read_text()}"
+                    ) from None
+                time.sleep(0.05)
+
+
+def redis_version(binary: str) -> str:
+    """The version ``redis-server --version`` names, such as ``7.0.15``."""
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    words = done.stdout.split()
+    return next((word[2:] for word in words if word.startswith("v=")), done.stdout.strip())
+
+
+def stored(inbox: SQLiteInbox | RedisInbox) -> int:
+    """Events in ``inbox``, whatever their state (pending, done or dead)."""
+    counts = inbox.stats(now=time.time())
+    return sum(int(counts[state] or 0) for state in ("pending", "done", "dead"))
+
+
+def settled(inbox: SQLiteInbox | RedisInbox, quiet: float = 0.3, limit: float = 10.0) -> int:
+    """``stored`` once it has not changed for ``quiet`` seconds (requests in flight end)."""
+    count, deadline = stored(inbox), time.monotonic() + limit
     while time.monotonic() < deadline:
         time.sleep(quiet)
-        again = count_rows(db)
-        if again == rows:
+        again = stored(inbox)
+        if again == count:
             break
-        rows = again
-    return rows
+        count = again
+    return count
 
 
 def file_system(path: Path) -> str:
@@ -103,16 +241,13 @@ def file_system(path: Path) -> str:
 
 
 @contextmanager
-def serve_inbox(setting: str, db: Path, workdir: Path) -> Iterator[str]:
-    """``bench_http.serve`` for the inbox app with ``setting``; yield its webhook URL."""
-    from wrenn_webhooks.inbox import SQLiteInbox
-
-    SQLiteInbox(db, synchronous=setting).close()  # the schema, before two workers race for it
-    env = {"WRENN_INBOX_DB": str(db), "BENCH_INBOX_SYNCHRONOUS": setting}
-    server = bench_http.Server("inbox", "sync", setting)
+def serve_inbox(backend: Backend, workdir: Path) -> Iterator[str]:
+    """``bench_http.serve`` for the inbox app on ``backend``; yield its webhook URL."""
+    backend.open().close()  # SQLite's schema, before two workers race for it
+    server = bench_http.Server("inbox", "sync", backend.label.replace(" ", "-"))
     with (
         mock.patch.dict(bench_http.APPS, inbox=APP),
-        mock.patch.dict(os.environ, env),
+        mock.patch.dict(os.environ, backend.env()),
         bench_http.serve(server, workdir) as url,
     ):
         yield url
@@ -120,7 +255,7 @@ def serve_inbox(setting: str, db: Path, workdir: Path) -> Iterator[str]:
 
 def accept_run(
     url: str,
-    db: Path,
+    inbox: SQLiteInbox | RedisInbox,
     seconds: int,
     requests_file: Path,
     *,
@@ -128,11 +263,11 @@ def accept_run(
     connections: int,
     wrk_threads: int,
 ) -> dict[str, Any]:
-    """One wrk run on fresh deliveries, with the inbox rows it added (``stored``)."""
+    """One wrk run on fresh deliveries, with the events it added to ``inbox`` (``stored``)."""
     margin = 1.5
     for _attempt in range(4):
         write_requests(requests_file, math.ceil(expected_rps * seconds * margin) + 500)
-        before = count_rows(db)
+        before = stored(inbox)
         report = run_wrk(
             url,
             requests_file,
@@ -141,17 +276,17 @@ def accept_run(
             threads=wrk_threads,
             close=False,
         )
-        report["stored"] = settled_rows(db) - before
+        report["stored"] = settled(inbox) - before
         if not report["exhausted"]:
             return report
         margin *= 2  # the file ran out before the time did: again, with more
-    raise RuntimeError(f"inbox {db.name}: wrk used up every request file")
+    raise RuntimeError(f"{inbox!r}: wrk used up every request file")
 
 
-def summarize_accepts(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per setting: medians with spread, answers other than 202, and stored against accepted."""
+def summarize_accepts(samples: dict[Backend, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per backend: medians with spread, answers other than 202, and stored against accepted."""
     rows = []
-    for setting, runs in samples.items():
+    for backend, runs in samples.items():
         rps, p25, p75 = _spread([run["rps"] for run in runs])
         accepted = sum(int(run["statuses"].get("202", 0)) for run in runs)
         requests = sum(int(run["requests"]) for run in runs)
@@ -162,7 +297,7 @@ def summarize_accepts(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str
         )
         rows.append(
             {
-                "setting": setting,
+                "backend": backend.label,
                 "rps_median": round(rps),
                 "rps_p25": round(p25),
                 "rps_p75": round(p75),
@@ -183,7 +318,7 @@ def summarize_accepts(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str
 
 
 def measure_accepts(
-    settings: list[str],
+    backends: list[Backend],
     workdir: Path,
     *,
     rounds: int,
@@ -193,29 +328,29 @@ def measure_accepts(
     wrk_threads: int,
     first_rate: float,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Serve every setting, then measure them interleaved; return the rows and body size."""
-    samples: dict[str, list[dict[str, Any]]] = {setting: [] for setting in settings}
-    best: dict[str, float] = {}
-    dbs = {setting: workdir / f"accepts-{setting.lower()}.db" for setting in settings}
+    """Serve every backend, then measure them interleaved; return the rows and body size."""
+    samples: dict[Backend, list[dict[str, Any]]] = {backend: [] for backend in backends}
+    best: dict[Backend, float] = {}
     with ExitStack() as stack:
-        urls = {s: stack.enter_context(serve_inbox(s, dbs[s], workdir)) for s in settings}
+        urls = {b: stack.enter_context(serve_inbox(b, workdir)) for b in backends}
+        inboxes = {b: stack.enter_context(closing(b.open())) for b in backends}
         for number in range(rounds):
-            shift = number % len(settings)
-            for setting in settings[shift:] + settings[:shift]:
+            shift = number % len(backends)
+            for backend in backends[shift:] + backends[:shift]:
                 for seconds in (warmup, duration) if warmup else (duration,):
                     report = accept_run(
-                        urls[setting],
-                        dbs[setting],
+                        urls[backend],
+                        inboxes[backend],
                         seconds,
                         workdir / "requests.tsv",
-                        expected_rps=best.get(setting, first_rate),
+                        expected_rps=best.get(backend, first_rate),
                         connections=connections,
                         wrk_threads=wrk_threads,
                     )
-                    best[setting] = max(best.get(setting, 0.0), report["rps"])
-                samples[setting].append(report)
+                    best[backend] = max(best.get(backend, 0.0), report["rps"])
+                samples[backend].append(report)
                 print(
-                    f"  round {number + 1}/{rounds} accepts, synchronous={setting}: "
+                    f"  round {number + 1}/{rounds} accepts, {backend.label}: "
                     f"{report['rps']:.0f} req/s, {report['stored']} stored",
                     file=sys.stderr,
                     flush=True,
@@ -226,16 +361,18 @@ def measure_accepts(
 # --- drain ----------------------------------------------------------------------
 
 
-def fill(db: Path, events: int, setting: str = "NORMAL") -> None:
-    """Store ``events`` distinct deliveries in a new inbox, one ``put`` each, as ``handle`` does."""
-    from wrenn_webhooks import parse_event, verify
-    from wrenn_webhooks.inbox import SQLiteInbox
+def fill(backend: Backend, events: int, requests_file: Path) -> None:
+    """Empty the backend's inbox, then ``put`` ``events`` distinct deliveries, as ``handle`` does.
 
-    source = db.with_suffix(".tsv")
-    write_requests(source, events)
-    names, *lines = source.read_text().splitlines()
+    The deliveries are written to ``requests_file`` first, and it is removed after.
+    """
+    from wrenn_webhooks import parse_event, verify
+
+    write_requests(requests_file, events)
+    names, *lines = requests_file.read_text().splitlines()
     header_names = names.split("\t")[:-1]
-    inbox = SQLiteInbox(db, synchronous=setting)
+    backend.empty()
+    inbox = backend.open()
     try:
         for line in lines:
             *values, text = line.split("\t")
@@ -245,21 +382,21 @@ def fill(db: Path, events: int, setting: str = "NORMAL") -> None:
             inbox.put(key, body, parse_event(body), delivery, now=time.time())
     finally:
         inbox.close()
-        source.unlink()
+        requests_file.unlink()
 
 
-def _drain_here(db: Path, setting: str, barrier: Any = None) -> tuple[int, float, float, int]:
+def _drain_here(backend: Backend, barrier: Any = None) -> tuple[int, float, float, int]:
     """Drain with one ``Worker`` until nothing is due.
 
     Returns (events, start, end, store errors), times on ``time.monotonic``. A
-    ``StoreError`` (the write lock not had within the busy timeout) is counted and
-    the batch claimed again, as ``Worker.run`` does, without its pause.
+    ``StoreError`` (such as SQLite's write lock not had within the busy timeout)
+    is counted and the batch claimed again, as ``Worker.run`` does, without its pause.
     """
     from wrenn_webhooks import WebhookReceiver
     from wrenn_webhooks.errors import StoreError
-    from wrenn_webhooks.inbox import SQLiteInbox, Worker
+    from wrenn_webhooks.inbox import Worker
 
-    inbox = SQLiteInbox(db, synchronous=setting)
+    inbox = backend.open()
     receiver = WebhookReceiver(SECRET, inbox=inbox)
     receiver.add(lambda event: None, "capsule.pause")
     worker = Worker(receiver)
@@ -281,8 +418,8 @@ def _drain_here(db: Path, setting: str, barrier: Any = None) -> tuple[int, float
         inbox.close()
 
 
-def _drain_child(db: Path, setting: str, barrier: Any, results: Any) -> None:
-    results.put(_drain_here(db, setting, barrier))
+def _drain_child(backend: Backend, barrier: Any, results: Any) -> None:
+    results.put(_drain_here(backend, barrier))
 
 
 def _result(results: Any, children: list[Any]) -> tuple[int, float, float, int]:
@@ -297,22 +434,20 @@ def _result(results: Any, children: list[Any]) -> tuple[int, float, float, int]:
                 raise RuntimeError(f"a worker process failed (exit codes {codes})") from None
 
 
-def drain(db: Path, setting: str = "NORMAL", processes: int = 1) -> dict[str, Any]:
+def drain(backend: Backend, processes: int = 1) -> dict[str, Any]:
     """Drain a filled inbox with one in-process ``Worker`` or ``processes`` worker processes.
 
     The processes open the inbox, then start together; the time runs from their
     start to the last one finding nothing due. Returns events/s and the end state.
     """
-    from wrenn_webhooks.inbox import SQLiteInbox
-
     if processes == 1:
-        handled, start, end, store_errors = _drain_here(db, setting)
+        handled, start, end, store_errors = _drain_here(backend)
         per_worker = [handled]
     else:
-        context = multiprocessing.get_context("spawn")  # no SQLite connection crosses a fork
+        context = multiprocessing.get_context("spawn")  # no connection crosses a fork
         barrier, results = context.Barrier(processes + 1), context.Queue()
         children = [
-            context.Process(target=_drain_child, args=(db, setting, barrier, results))
+            context.Process(target=_drain_child, args=(backend, barrier, results))
             for _ in range(processes)
         ]
         for child in children:
@@ -333,11 +468,8 @@ def drain(db: Path, setting: str = "NORMAL", processes: int = 1) -> dict[str, An
         start = min(outcome[1] for outcome in outcomes)
         end = max(outcome[2] for outcome in outcomes)
         store_errors = sum(outcome[3] for outcome in outcomes)
-    inbox = SQLiteInbox(db, synchronous=setting)
-    try:
+    with closing(backend.open()) as inbox:
         stats = inbox.stats(now=time.time())
-    finally:
-        inbox.close()
     seconds = end - start
     return {
         "events": sum(per_worker),
@@ -352,32 +484,29 @@ def drain(db: Path, setting: str = "NORMAL", processes: int = 1) -> dict[str, An
 
 
 def measure_drain(
-    settings: list[str], workdir: Path, *, events: int, rounds: int, processes: int
+    backends: list[Backend], workdir: Path, *, events: int, rounds: int, processes: int
 ) -> list[dict[str, Any]]:
-    """Fill and drain a fresh inbox per setting and worker count, interleaved over rounds."""
-    cases = [(setting, count) for setting in settings for count in (1, processes)]
-    samples: dict[tuple[str, int], list[dict[str, Any]]] = {case: [] for case in cases}
+    """Fill and drain an emptied inbox per backend and worker count, interleaved over rounds."""
+    cases = [(backend, count) for backend in backends for count in (1, processes)]
+    samples: dict[tuple[Backend, int], list[dict[str, Any]]] = {case: [] for case in cases}
     for number in range(rounds):
         shift = number % len(cases)
-        for setting, count in cases[shift:] + cases[:shift]:
-            db = workdir / f"drain-{setting.lower()}-{count}.db"
-            for stale in workdir.glob(f"{db.name}*"):  # the file, -wal and -shm
-                stale.unlink()
-            fill(db, events, setting)
-            run = drain(db, setting, count)
-            samples[setting, count].append(run)
+        for backend, count in cases[shift:] + cases[:shift]:
+            fill(backend, events, workdir / "drain.tsv")
+            run = drain(backend, count)
+            samples[backend, count].append(run)
             print(
-                f"  round {number + 1}/{rounds} drain, synchronous={setting}, {count} "
+                f"  round {number + 1}/{rounds} drain, {backend.label}, {count} "
                 f"worker(s): {run['events_per_s']:.0f} events/s",
                 file=sys.stderr,
                 flush=True,
             )
     rows = []
-    for (setting, count), runs in samples.items():
+    for (backend, count), runs in samples.items():
         rate, p25, p75 = _spread([run["events_per_s"] for run in runs])
         rows.append(
             {
-                "setting": setting,
+                "backend": backend.label,
                 "workers": "1 in-process" if count == 1 else f"{count} processes",
                 "events": events,
                 "events_per_s_median": round(rate),
@@ -404,11 +533,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure accepts, then the drain, in one temporary folder; return the report."""
     from wrenn_webhooks.inbox.worker import Worker
 
-    settings = list(settings_offered())
-    with tempfile.TemporaryDirectory(prefix="wrenn-bench-inbox-", dir=args.dir) as tmp:
+    binary = find_redis()
+    redis = redis_version(binary) if binary is not None else None
+    with (
+        tempfile.TemporaryDirectory(prefix="wrenn-bench-inbox-", dir=args.dir) as tmp,
+        ExitStack() as stack,
+    ):
         workdir = Path(tmp)
+        backends = [
+            Backend("SQLite", setting, str(workdir / f"inbox-{setting.lower()}.db"))
+            for setting in settings_offered()
+        ]
+        if binary is not None:
+            backends += [
+                Backend(
+                    "Redis", setting, stack.enter_context(redis_server(binary, setting, workdir))
+                )
+                for setting in REDIS_FSYNC
+            ]
         accepts, body_bytes = measure_accepts(
-            settings,
+            backends,
             workdir,
             rounds=args.rounds,
             duration=args.duration,
@@ -418,7 +562,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first_rate=args.first_rate,
         )
         drains = measure_drain(
-            settings, workdir, events=args.events, rounds=args.drain_rounds, processes=2
+            backends, workdir, events=args.events, rounds=args.drain_rounds, processes=2
         )
         disk = file_system(workdir)
     default_batch = inspect.signature(Worker).parameters["batch"].default
@@ -427,6 +571,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
         "inbox_disk": disk,
         "sqlite": sqlite3.sqlite_version,
+        "redis": redis,
         "rounds": args.rounds,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
@@ -445,36 +590,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     """Render a report as a plain-text table."""
+    redis = f"Redis {report['redis']}" if report["redis"] else "Redis not measured"
     lines = [
-        f"Inbox benchmark: {report['machine']}; inbox on {report['inbox_disk']}, "
-        f"SQLite {report['sqlite']}",
+        f"Inbox benchmark: {report['machine']}; inbox files on {report['inbox_disk']}, "
+        f"SQLite {report['sqlite']}, {redis}",
         f"Durable accepts: {report['gunicorn']}, {report['rounds']} rounds x "
         f"{report['duration_s']} s, {report['connections']} connections, "
         f"{report['body_bytes']}-byte bodies",
-        f"{'synchronous':<12} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'backend':<15} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'shares %':>9} {'202s':>7} {'stored':>7} {'lost':>5} {'non-202':>8}",
     ]
     for row in report["results"]:
         shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
         lines.append(
-            f"{row['setting']:<12} {row['rps_median']:>7} "
+            f"{row['backend']:<15} {row['rps_median']:>7} "
             f"{str(row['rps_p25']) + '-' + str(row['rps_p75']):>11} {row['p50_ms']:>7.2f} "
             f"{row['p99_ms']:>7.2f} {shares:>9} {row['accepted']:>7} {row['stored']:>7} "
             f"{row['lost']:>5} {row['non_202'] + row['errors']:>8}"
         )
     lines += [
-        f"target >= {report['target_rps']} req/s; stored: rows added (202s plus requests in "
-        "flight when wrk stopped); lost: 202s without a row; non-202 includes socket errors",
+        f"target >= {report['target_rps']} req/s; stored: events added (202s plus requests in "
+        "flight when wrk stopped); lost: 202s without an event; non-202 includes socket errors",
         "",
         f"Drain: {report['drain_events']:,} stored events, Worker batch "
         f"{report['worker_batch']}, no-op handler, {report['drain_rounds']} round(s)",
-        f"{'synchronous':<12} {'workers':<13} {'events/s':>9} {'p25-p75':>13} "
+        f"{'backend':<15} {'workers':<13} {'events/s':>9} {'p25-p75':>13} "
         f"{'seconds':>8} {'all done':>8} {'store errors':>12}",
     ]
     for row in report["drain"]:
         spread = f"{row['events_per_s_p25']}-{row['events_per_s_p75']}"
         lines.append(
-            f"{row['setting']:<12} {row['workers']:<13} {row['events_per_s_median']:>9} "
+            f"{row['backend']:<15} {row['workers']:<13} {row['events_per_s_median']:>9} "
             f"{spread:>13} {row['seconds_median']:>8.2f} {'yes' if row['all_done'] else 'NO':>8} "
             f"{row['store_errors']:>12}"
         )
@@ -486,7 +632,9 @@ def main() -> None:
     bench_http.add_load_arguments(parser, first_rate=3000)
     parser.add_argument("--events", type=int, default=20_000, help="events per drain")
     parser.add_argument("--drain-rounds", type=int, default=1)
-    parser.add_argument("--dir", type=Path, default=None, help="folder for the inbox files")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="folder for the inbox and Redis files"
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/inbox.json"))
     args = parser.parse_args()
     bench_http.require_wrk()

@@ -2,8 +2,10 @@
 
 Served by ``benchmarks.bench_inbox`` as ``gunicorn benchmarks.inbox_app:app``
 and drained with ``wrenn-webhooks worker benchmarks.inbox_app:receiver``.
-Settings come from the environment: ``WRENN_WEBHOOK_SECRET``, ``WRENN_INBOX_DB``
-(the inbox file) and ``BENCH_INBOX_SYNCHRONOUS`` (``NORMAL`` by default).
+Settings come from the environment: ``WRENN_WEBHOOK_SECRET``, and the inbox as
+``bench_inbox.open_inbox`` reads it: ``WRENN_INBOX_REDIS`` (a ``redis://`` URL)
+for a ``RedisInbox``, otherwise a ``SQLiteInbox`` on ``WRENN_INBOX_DB`` (the
+inbox file) with ``BENCH_INBOX_SYNCHRONOUS`` (``NORMAL`` by default).
 """
 
 from __future__ import annotations
@@ -12,14 +14,11 @@ import os
 
 from flask import Flask
 
+from benchmarks.bench_inbox import open_inbox
 from wrenn_webhooks import CapsulePause, WebhookReceiver
 from wrenn_webhooks.flask import blueprint
-from wrenn_webhooks.inbox import SQLiteInbox
 
-inbox = SQLiteInbox(
-    os.environ.get("WRENN_INBOX_DB", "wrenn-inbox-bench.db"),
-    synchronous=os.environ.get("BENCH_INBOX_SYNCHRONOUS", "NORMAL"),
-)
+inbox = open_inbox(os.environ)
 receiver = WebhookReceiver(os.environ["WRENN_WEBHOOK_SECRET"], inbox=inbox)
 
 

@@ -133,7 +133,7 @@ def _memory(report: dict[str, Any]) -> str:
 def _inbox(report: dict[str, Any]) -> str:
     accepts = [
         (
-            row["setting"],
+            row["backend"],
             f"{row['rps_median']:,}",
             f"{row['rps_p25']:,}{TO}{row['rps_p75']:,}",
             f"{row['p50_ms']:.2f}",
@@ -148,7 +148,7 @@ def _inbox(report: dict[str, Any]) -> str:
     ]
     drains = [
         (
-            row["setting"],
+            row["backend"],
             row["workers"],
             f"{row['events_per_s_median']:,}",
             f"{row['events_per_s_p25']:,}{TO}{row['events_per_s_p75']:,}",
@@ -158,19 +158,26 @@ def _inbox(report: dict[str, Any]) -> str:
         )
         for row in report["drain"]
     ]
+    redis = (
+        f"and Redis {report['redis']} with an append-only file, on a `redis-server` of its own "
+        "per `appendfsync` setting (no snapshots)"
+        if report["redis"]
+        else "(Redis not measured)"
+    )
     intro = (
         f"Durable accepts: `benchmarks.inbox_app` (inbox mode, one no-op handler) under "
-        f"gunicorn on 127.0.0.1 ({report['gunicorn']}), one SQLite inbox per `synchronous` "
-        f"setting, driven by wrk with {report['connections']} connections; "
-        f"{report['rounds']} rounds x {report['duration_s']} s per setting after a "
-        f"{report['warmup_s']} s warm-up, interleaved; {report['body_bytes']}-byte bodies, "
-        f"each distinct; inbox on {report['inbox_disk']}, SQLite {report['sqlite']}; machine: "
-        f"{report['machine']}. Target: at least {report['target_rps']:,} accepts/s. Stored: "
-        "rows the runs added, counted once the server was idle (it can exceed the 202s by "
-        "requests in flight when wrk stopped); lost: 202s without a row."
+        f"gunicorn on 127.0.0.1 ({report['gunicorn']}), one inbox per backend: SQLite "
+        f"{report['sqlite']} with each `synchronous` setting {redis}; driven by wrk with "
+        f"{report['connections']} connections; {report['rounds']} rounds x "
+        f"{report['duration_s']} s per backend after a {report['warmup_s']} s warm-up, "
+        f"interleaved; {report['body_bytes']}-byte bodies, each distinct; inbox files on "
+        f"{report['inbox_disk']}; machine: {report['machine']}. Target: at least "
+        f"{report['target_rps']:,} accepts/s. Stored: events the runs added (pending, done "
+        "and dead in the inbox's `stats`), counted once the server was idle (it can exceed "
+        "the 202s by requests in flight when wrk stopped); lost: 202s without a stored event."
     )
     accept_headers = [
-        "synchronous",
+        "Backend",
         "Accepts/s",
         f"p25{TO}p75",
         "p50 ms",
@@ -184,12 +191,13 @@ def _inbox(report: dict[str, Any]) -> str:
     drain_intro = (
         f"Drain: {report['drain_events']:,} stored events (verified, parsed and `put` one by "
         f"one), handled by `Worker` (batch {report['worker_batch']}, a no-op handler) in this "
-        f"process, or by that many worker processes started together; store errors: claims "
-        "that did not get the write lock within the busy timeout, retried; "
+        f"process, or by that many worker processes started together, on an emptied inbox "
+        "each time; store errors: claims that failed (for SQLite, the write lock not had "
+        "within the busy timeout) and were retried; "
         f"{report['drain_rounds']} round(s), interleaved."
     )
     drain_headers = [
-        "synchronous",
+        "Backend",
         "Workers",
         "Events/s",
         f"p25{TO}p75",

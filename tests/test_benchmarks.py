@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import shutil
+import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,7 @@ import pytest
 
 from benchmarks import bench_http, bench_inbox, bench_memory, report
 from benchmarks.bare_app import create_app
+from tests.redis_server import redis_client, redis_server, redis_url  # noqa: F401  (fixtures)
 from wrenn_webhooks import WebhookReceiver, verify
 
 
@@ -103,6 +108,8 @@ def test_http_summary_gives_ratios_and_worker_shares() -> None:
     assert len(rows) == 6
     memory = rows["2 gthread x 8, keep-alive: SDK, memory store"]
     assert memory["ratio_to_bare"] == pytest.approx(0.96)
+    assert memory["round_ratios"] == [0.96, 0.96]
+    assert memory["round_shares"] == [[0.5, 0.5], [0.75, 0.25]]
     assert memory["worker_share"][0] > memory["worker_share"][1]
     assert sum(memory["worker_share"]) == pytest.approx(1, abs=0.01)
     assert "ratio_to_bare" not in rows["2 sync, server closes: bare Flask view (floor)"]
@@ -239,18 +246,64 @@ def test_report_renders_every_result_file(tmp_path: Path) -> None:
 
 
 def test_drain_empties_a_filled_inbox(tmp_path: Path) -> None:
-    db = tmp_path / "inbox.db"
-    bench_inbox.fill(db, 500)
-    assert bench_inbox.count_rows(db) == 500
-    result = bench_inbox.drain(db)
+    backend = bench_inbox.Backend("SQLite", "NORMAL", str(tmp_path / "inbox.db"))
+    bench_inbox.fill(backend, 500, tmp_path / "requests.tsv")
+    with closing(backend.open()) as inbox:
+        assert bench_inbox.stored(inbox) == 500
+    result = bench_inbox.drain(backend)
     assert result["events"] == result["done"] == 500
     assert result["pending"] == result["dead"] == 0
     assert result["events_per_s"] > 0
-    shared = tmp_path / "shared.db"
-    bench_inbox.fill(shared, 500, "FULL")
-    together = bench_inbox.drain(shared, "FULL", processes=2)
+    shared = bench_inbox.Backend("SQLite", "FULL", str(tmp_path / "shared.db"))
+    bench_inbox.fill(shared, 500, tmp_path / "requests.tsv")
+    together = bench_inbox.drain(shared, processes=2)
     assert sum(together["per_worker"]) == together["done"] == 500
     assert together["pending"] == together["dead"] == 0
+    bench_inbox.fill(shared, 20, tmp_path / "requests.tsv")  # on an emptied inbox
+    with closing(shared.open()) as inbox:
+        assert bench_inbox.stored(inbox) == 20
+
+
+def test_redis_drain_empties_a_filled_inbox(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = request.getfixturevalue("redis_url")  # skipped, saying why, without redis-server
+    backend = bench_inbox.Backend("Redis", "everysec", url)
+    bench_inbox.fill(backend, 300, tmp_path / "requests.tsv")
+    with closing(backend.open()) as inbox:
+        assert bench_inbox.stored(inbox) == 300
+    alone = bench_inbox.drain(backend)
+    assert alone["events"] == alone["done"] == 300
+    bench_inbox.fill(backend, 300, tmp_path / "requests.tsv")  # FLUSHALL first: 300, not 600
+    together = bench_inbox.drain(backend, processes=2)
+    assert sum(together["per_worker"]) == together["done"] == 300
+    assert together["pending"] == together["dead"] == 0
+
+
+def test_inbox_app_opens_the_backend_its_environment_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("redis", reason='redis-py is missing: pip install -e ".[dev]"')
+    from wrenn_webhooks.inbox import SQLiteInbox
+    from wrenn_webhooks.redis import RedisInbox
+
+    def app_inbox(backend: bench_inbox.Backend) -> Any:
+        monkeypatch.setenv("WRENN_WEBHOOK_SECRET", bench_http.SECRET)
+        for name, value in backend.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delitem(sys.modules, "benchmarks.inbox_app", raising=False)
+        return importlib.import_module("benchmarks.inbox_app").inbox
+
+    sqlite = app_inbox(bench_inbox.Backend("SQLite", "FULL", str(tmp_path / "inbox.db")))
+    assert isinstance(sqlite, SQLiteInbox)
+    assert (sqlite.path, sqlite.synchronous) == (tmp_path / "inbox.db", "FULL")
+    sqlite.close()
+    url = "redis://127.0.0.1:1/0"  # RedisInbox connects at its first command, never here
+    redis_inbox = app_inbox(bench_inbox.Backend("Redis", "always", url))
+    assert isinstance(redis_inbox, RedisInbox)
+    assert redis_inbox.client.connection_pool.connection_kwargs["port"] == 1
+    redis_inbox.close()
+    again = app_inbox(bench_inbox.Backend("SQLite", "NORMAL", str(tmp_path / "inbox.db")))
+    assert isinstance(again, SQLiteInbox)  # an empty WRENN_INBOX_REDIS means SQLite
+    again.close()
 
 
 def test_inbox_offers_the_settings_the_benchmark_measures() -> None:
@@ -259,15 +312,20 @@ def test_inbox_offers_the_settings_the_benchmark_measures() -> None:
 
 def inbox_report() -> dict[str, Any]:
     samples = {}
-    for setting, rps in (("NORMAL", 1500.0), ("FULL", 900.0)):
+    for kind, setting, rps in (
+        ("SQLite", "NORMAL", 1500.0),
+        ("SQLite", "FULL", 900.0),
+        ("Redis", "always", 2500.0),
+    ):
         runs = []
         for run in (fake_run(rps), fake_run(rps * 1.1, (3, 1))):
             accepted = int(run["requests"])
             runs.append(run | {"statuses": {"202": accepted}, "stored": accepted + 3})
-        samples[setting] = runs
-    samples["FULL"][0]["stored"] -= 13  # ten 202s without a row
+        samples[bench_inbox.Backend(kind, setting, "-")] = runs
+    full = bench_inbox.Backend("SQLite", "FULL", "-")
+    samples[full][0]["stored"] -= 13  # ten 202s without a stored event
     drain = {
-        "setting": "NORMAL",
+        "backend": "SQLite NORMAL",
         "workers": "2 processes",
         "events": 500,
         "events_per_s_median": 5000,
@@ -283,6 +341,7 @@ def inbox_report() -> dict[str, Any]:
         "machine": "x86_64, 2 cores",
         "inbox_disk": "ext4 on /dev/vda",
         "sqlite": "3.40.1",
+        "redis": "7.0.15",
         "rounds": 2,
         "duration_s": 5,
         "warmup_s": 1,
@@ -295,26 +354,47 @@ def inbox_report() -> dict[str, Any]:
         "drain_events": 500,
         "drain_rounds": 1,
         "worker_batch": 10,
-        "drain": [drain],
+        "drain": [drain, drain | {"backend": "Redis always", "events_per_s_median": 7000}],
     }
 
 
 def test_inbox_summary_and_renderers() -> None:
     result = inbox_report()
-    normal, full = result["results"]
-    assert normal["setting"] == "NORMAL"
+    normal, full, redis = result["results"]
+    assert normal["backend"] == "SQLite NORMAL"
+    assert redis["backend"] == "Redis always"
     assert normal["meets_target"]
     assert not full["meets_target"]
+    assert redis["meets_target"]
     assert normal["accepted"] == normal["requests"]
     assert normal["non_202"] == 0
-    assert normal["lost"] == 0
+    assert normal["lost"] == redis["lost"] == 0
     assert normal["stored"] == normal["accepted"] + 6
     assert full["lost"] == 10
     assert normal["worker_share"][0] > normal["worker_share"][1]
     text = bench_inbox.table(result)
-    assert "NORMAL" in text
+    assert "SQLite NORMAL" in text
+    assert "Redis always" in text
+    assert "Redis 7.0.15" in text
     assert "2 processes" in text
     markdown = report.render_report(result)
     assert markdown.startswith("## Inbox")
-    assert "| FULL |" in markdown
-    assert "| NORMAL | 2 processes | 5,000 |" in markdown
+    assert "| SQLite FULL |" in markdown
+    assert "| Redis always | 2,625 |" in markdown
+    assert "| SQLite NORMAL | 2 processes | 5,000 |" in markdown
+    assert "| Redis always | 2 processes | 7,000 |" in markdown
+    assert "Redis 7.0.15 with an append-only file" in markdown
+    without = result | {"redis": None}
+    assert "Redis not measured" in bench_inbox.table(without)
+    assert "(Redis not measured)" in report.render_report(without)
+
+
+def test_inbox_skips_redis_saying_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert bench_inbox.find_redis() is None
+    assert capsys.readouterr().err == (
+        "Redis rows skipped: redis-server is not installed; "
+        f"install it with: {bench_inbox.REDIS_INSTALL}\n"
+    )
