@@ -25,7 +25,9 @@ request's new connection goes to whichever worker accepts it first. A gthread
 worker keeps connections alive, and a kept-alive connection stays with the
 worker that accepted it: the split of wrk's opening burst of connections fixes
 the workers' shares for the whole run. So both are measured. Keep-alive, with
-many more connections than threads (``--connections``, 64 by default), and
+many more connections than threads (``--connections``, 64 by default), each
+gthread worker accepting at most its even share of them
+(``--worker-connections``), so that the other worker accepts the rest; and
 every case reports the share of requests each worker answered: wrk counts them
 from an ``X-Bench-Worker`` header that only this benchmark adds (a WSGI wrapper
 installed by the benchmark's own gunicorn config, the same for both apps; the
@@ -260,9 +262,27 @@ def free_port() -> int:
         return port
 
 
+def worker_options(worker_class: str, connections: int | None = None) -> list[str]:
+    """gunicorn's worker options for ``worker_class``, wrk holding ``connections`` open.
+
+    A gthread worker accepts at most its even share of the connections
+    (``--worker-connections``): the other worker accepts the rest, instead of
+    whichever answers wrk's opening burst first keeping most or all of them.
+    """
+    options = ["--workers", str(WORKERS), "--worker-class", worker_class]
+    if worker_class == "gthread":  # threads > 1 would turn sync into gthread
+        options += ["--threads", str(THREADS)]
+        if connections:
+            options += ["--worker-connections", str(math.ceil(connections / WORKERS))]
+    return options
+
+
 @contextmanager
-def serve(server: Server, workdir: Path) -> Iterator[str]:
-    """Run ``server`` under gunicorn until the block ends; yield its webhook URL."""
+def serve(server: Server, workdir: Path, connections: int | None = None) -> Iterator[str]:
+    """Run ``server`` under gunicorn until the block ends; yield its webhook URL.
+
+    ``connections``: how many wrk holds open (see ``worker_options``).
+    """
     name = f"{server.app}-{server.worker_class}-{server.store}"
     ready = workdir / f"ready-{name}"
     ready.mkdir()
@@ -275,9 +295,7 @@ def serve(server: Server, workdir: Path) -> Iterator[str]:
         env["WRENN_WEBHOOK_STORE"] = f"sqlite:///{workdir / f'idem-{name}.db'}"
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-c", str(conf), "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(WORKERS), "--worker-class", server.worker_class]
-    if server.worker_class == "gthread":  # threads > 1 would turn sync into gthread
-        command += ["--threads", str(THREADS)]
+    command += worker_options(server.worker_class, connections)
     command += ["--log-level", "warning", APPS[server.app]]
     log_path = workdir / f"gunicorn-{name}.log"
     with log_path.open("w") as log:
@@ -337,6 +355,7 @@ def summarize(
             "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
             "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
             "worker_share": worker_share(runs),
+            "round_rps": [round(run["rps"]) for run in runs],
             "round_shares": [worker_share([run]) for run in runs],
             "requests": sum(int(run["requests"]) for run in runs),
             "errors": sum(int(run["errors"]) for run in runs),
@@ -404,7 +423,7 @@ def run(
         workdir = Path(tmp)
         urls: dict[Server, str] = {}
         for server in dict.fromkeys(case.server for case in chosen):
-            urls[server] = stack.enter_context(serve(server, workdir))
+            urls[server] = stack.enter_context(serve(server, workdir, connections))
         for number in range(rounds):
             for case in round_order(chosen, number):
                 for seconds in (warmup, duration) if warmup else (duration,):

@@ -136,6 +136,14 @@ def test_round_order_keeps_the_apps_compared_together_and_rotates() -> None:
     assert len({order[0].group for order in orders}) == 3
 
 
+def test_gthread_workers_split_the_connections_evenly() -> None:
+    gthread = bench_http.worker_options("gthread", 64)
+    assert gthread[gthread.index("--worker-connections") + 1] == "32"
+    assert bench_http.worker_options("gthread", 63)[-1] == "32"  # rounded up: all fit
+    assert "--worker-connections" not in bench_http.worker_options("sync", 64)
+    assert "--threads" not in bench_http.worker_options("sync", 64)
+
+
 def test_tag_worker_adds_the_header() -> None:
     seen: list[list[tuple[str, str]]] = []
 
