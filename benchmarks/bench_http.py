@@ -36,7 +36,7 @@ gthread variant, where every request is a new connection and the accepts even
 out, at the cost of a TCP handshake per request. The counting costs wrk a Lua
 call per answer, the same in every case.
 
-    python -m benchmarks.bench_http [--rounds 5] [--duration 5] [--warmup 1] [--json PATH]
+    python -m benchmarks.bench_http [--rounds 7] [--duration 5] [--warmup 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -506,9 +506,9 @@ def require_wrk() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # Five rounds: a median of five per-round ratios shrugs off a round that a
-    # neighbour on the machine slowed down; a median of three did not always.
-    add_load_arguments(parser, first_rate=8000, rounds=5)
+    # Seven rounds: with gthread workers one round's ratio still moves by about
+    # five points on a shared machine; the median of seven moves by about two.
+    add_load_arguments(parser, first_rate=8000, rounds=7)
     parser.add_argument(
         "--variants",
         default="sync,gthread,gthread-close",
