@@ -72,13 +72,44 @@ def test_records_add_nothing_for_the_garbage_collector_to_walk() -> None:
     gc.collect()
     before = len(gc.get_objects())
     for number in range(10_000):
-        _handled(store, f"{number:064x}", now=1000.0)
-    gc.collect()  # a collection stops tracking records made only of atoms
+        if number % 2:
+            _handled(store, f"{number:064x}", now=1000.0)
+        else:  # leased, not released yet
+            store.claim(f"{number:064x}", now=1000.0, lease=LEASE)
     assert len(store) == 10_000
     assert len(gc.get_objects()) - before < 100
+    # Not even the dict: a full collection never walks a store's records.
+    assert not gc.is_tracked(store._records)
 
 
-def _race(store: MemoryIdempotencyStore, keys: int, threads: int) -> list[str]:
+def test_completed_handlers_are_kept_until_the_record_expires() -> None:
+    store = MemoryIdempotencyStore()
+    assert store.claim("k", now=1000.0, lease=LEASE).state is ClaimState.NEW
+    store.complete("k", "audit", now=1000.0)
+    store.release("k", done=False, now=1000.0)
+    retry = store.claim("k", now=1001.0, lease=LEASE)
+    assert (retry.state, retry.completed) == (ClaimState.RETRY, frozenset({"audit"}))
+    store.complete("k", "billing", now=1001.0)
+    store.release("k", done=True, now=1001.0)
+    done = store.claim("k", now=1002.0, lease=LEASE)
+    assert (done.state, done.completed) == (ClaimState.DONE, frozenset({"audit", "billing"}))
+    assert store.claim("k", now=1002.0 + store.ttl, lease=LEASE).state is ClaimState.NEW
+
+
+def test_an_expired_record_not_dropped_yet_counts_as_gone() -> None:
+    store = MemoryIdempotencyStore(ttl=64.0)  # drops expired records at most every second
+    _handled(store, "a", now=1000.0)
+    _handled(store, "b", now=1000.5)
+    _handled(store, "x", now=1064.2)  # drops a; b expires at 1064.5, after this drop
+    assert len(store) == 2
+    assert store.claim("b", now=1064.7, lease=LEASE).state is ClaimState.NEW
+    assert len(store) == 2
+    assert store.claim("b", now=1064.8, lease=LEASE).state is ClaimState.BUSY
+
+
+def _race(
+    store: MemoryIdempotencyStore, keys: int, threads: int, now: float = 1000.0
+) -> list[str]:
     """Every thread claims the same keys, in its own order; return the NEW answers."""
     news: list[str] = []
     start = threading.Barrier(threads)
@@ -87,7 +118,7 @@ def _race(store: MemoryIdempotencyStore, keys: int, threads: int) -> list[str]:
         start.wait()
         for number in range(keys):
             key = f"k{(number + offset) % keys}"
-            if store.claim(key, now=1000.0, lease=LEASE).state is ClaimState.NEW:
+            if store.claim(key, now=now, lease=LEASE).state is ClaimState.NEW:
                 news.append(key)  # list.append is atomic
 
     workers = [threading.Thread(target=work, args=(n * 7,)) for n in range(threads)]
@@ -108,3 +139,12 @@ def test_racing_threads_past_the_bound_keep_it() -> None:
     news = _race(store, keys=100, threads=8)
     assert len(store) <= 50
     assert set(news) == {f"k{n}" for n in range(100)}  # each new at least once
+
+
+def test_racing_threads_get_each_expired_key_new_exactly_once() -> None:
+    store = MemoryIdempotencyStore(ttl=10.0)
+    for number in range(2_000):
+        _handled(store, f"k{number}", now=1000.0)
+    news = _race(store, keys=2_000, threads=8, now=1020.0)  # every record expired
+    assert sorted(news) == sorted(f"k{n}" for n in range(2_000))
+    assert len(store) == 2_000
