@@ -107,9 +107,7 @@ def test_an_expired_record_not_dropped_yet_counts_as_gone() -> None:
     assert store.claim("b", now=1064.8, lease=LEASE).state is ClaimState.BUSY
 
 
-def _race(
-    store: MemoryIdempotencyStore, keys: int, threads: int, now: float = 1000.0
-) -> list[str]:
+def _race(store: MemoryIdempotencyStore, keys: int, threads: int, now: float = 1000.0) -> list[str]:
     """Every thread claims the same keys, in its own order; return the NEW answers."""
     news: list[str] = []
     start = threading.Barrier(threads)
