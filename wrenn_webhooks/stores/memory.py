@@ -59,8 +59,8 @@ class MemoryIdempotencyStore:
 
     Args:
         ttl: Seconds a record lives after its last change.
-        max_entries: Records kept at most. About 200 bytes each: the default
-            bound holds some 20 MB of records.
+        max_entries: Records kept at most. About 220 bytes each: the default
+            bound holds some 21 MB of records.
     """
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, max_entries: int = 100_000) -> None:
