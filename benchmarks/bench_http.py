@@ -48,7 +48,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import socket
 import statistics
 import string
@@ -308,12 +307,17 @@ def serve(server: Server, workdir: Path, connections: int | None = None) -> Iter
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}{PATH}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """SIGTERM ``process``, and SIGKILL it if it has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # --- the run ----------------------------------------------------------------

@@ -171,12 +171,7 @@ def redis_server(binary: str, setting: str, workdir: Path) -> Iterator[str]:
         wait_for_redis(url, process, log_path)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        bench_http.stop(process)
 
 
 def wait_for_redis(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
