@@ -65,6 +65,7 @@ bench: $(STAMP)
 	  || { echo "wrk is missing: install it with 'sudo apt-get install -y wrk'" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
+	$(BIN)/python -m benchmarks.bench_store $(BENCH_STORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)
 	$(BIN)/python -m benchmarks.bench_inbox $(BENCH_INBOX_ARGS)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)

@@ -26,12 +26,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives beside the docs
 from benchmarks import report as bench_report  # noqa: E402
 from wrenn_webhooks import ActorKind, WebhookReceiver  # noqa: E402
 from wrenn_webhooks.cli import cli  # noqa: E402
-from wrenn_webhooks.events import (  # noqa: E402
-    EVENT_CLASSES,
-    LEGACY_EVENT_TYPES,
-    NEWER_EVENT_TYPES,
-    Event,
-)
+from wrenn_webhooks.events import EVENT_CLASSES, Event, EventType  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -46,10 +41,6 @@ def _md(text: str) -> str:
 def _summary(obj: object) -> str:
     doc = inspect.getdoc(obj) or ""
     return _md(doc.split("\n\n")[0])
-
-
-def _code_list(items: object) -> str:
-    return ", ".join(f"`{item}`" for item in sorted(items))  # type: ignore[call-overload]
 
 
 def _outcome(cls: type[Event]) -> str:
@@ -71,7 +62,7 @@ def _accessors(cls: type[Event]) -> list[tuple[str, str]]:
 
 
 def event_table() -> str:
-    """One row per typed event class, in the order of ``EVENT_CLASSES``."""
+    """One row per typed event class, in the order of the table, ``EventType``."""
     rows = [
         "| event type | class | outcome | resource type | metadata keys | subscribable | meaning |",
         "|---|---|---|---|---|---|---|",
@@ -93,6 +84,21 @@ def accessor_table() -> str:
         for name, summary in _accessors(cls):
             rows.append(f"| `{cls.__name__}` | `{name}` | {summary} |")
     return "\n".join(rows)
+
+
+def older_names() -> str:
+    """Each older name Wrenn 0.1.x servers send, with today's name of its type."""
+    return ", ".join(
+        f"`{old}` (now `{member}`)" for member in EventType for old in member.older_names
+    )
+
+
+def event_class_reference() -> str:
+    """The API reference of every event class, in the order of the table."""
+    return "\n\n".join(
+        f"::: wrenn_webhooks.{cls.__name__}\n    options:\n      heading_level: 3"
+        for cls in EVENT_CLASSES.values()
+    )
 
 
 def actor_kinds() -> str:
@@ -157,8 +163,8 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "event-table": event_table,
     "accessor-table": accessor_table,
     "actor-kinds": actor_kinds,
-    "legacy-types": lambda: _code_list(LEGACY_EVENT_TYPES),
-    "newer-types": lambda: _code_list(NEWER_EVENT_TYPES),
+    "event-class-reference": event_class_reference,
+    "legacy-types": older_names,
     "status-table": status_table,
     "cli-reference": cli_reference,
     "bench-results": lambda: _results("core", "http", "inbox", "memory"),

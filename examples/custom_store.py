@@ -32,6 +32,7 @@ class DictStore:
         self._lock = threading.Lock()
 
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
+        """Answer NEW, RETRY, BUSY or DONE; on NEW and RETRY, take a lease."""
         with self._lock:  # check and take the lease in one atomic step
             record = self._records.get(key)
             if record is None or record.expires <= now:
@@ -44,16 +45,24 @@ class DictStore:
             record.lease_until, record.expires = now + lease, now + self.ttl
             return Claim(ClaimState.RETRY, record.completed)
 
-    def complete(self, key: str, handler: str, *, now: float) -> None:
+    def complete_handler(self, key: str, handler: str, *, now: float) -> None:
+        """Record that one handler completed; a retry skips it."""
         with self._lock:
             if record := self._records.get(key):
                 record.completed |= {handler}
                 record.expires = now + self.ttl
 
-    def release(self, key: str, *, done: bool, now: float) -> None:
+    def finish(self, key: str, *, now: float) -> None:
+        """End the lease and mark every handler complete: later claims get DONE."""
         with self._lock:
             if record := self._records.get(key):
-                record.lease_until, record.done, record.expires = 0.0, done, now + self.ttl
+                record.lease_until, record.done, record.expires = 0.0, True, now + self.ttl
+
+    def release(self, key: str, *, now: float) -> None:
+        """End the lease without finishing: the next claim gets RETRY."""
+        with self._lock:
+            if record := self._records.get(key):
+                record.lease_until, record.expires = 0.0, now + self.ttl
 
 
 receiver = WebhookReceiver(secret=os.environ["WRENN_WEBHOOK_SECRET"], idempotency=DictStore())

@@ -32,6 +32,8 @@ from wrenn_webhooks import (
     HostUp,
     SnapshotCreate,
     SnapshotDelete,
+    VolumeCreate,
+    VolumeDelete,
     WebhookReceiver,
 )
 from wrenn_webhooks.flask import blueprint
@@ -67,7 +69,7 @@ class HostBoard:
 hosts = HostBoard()
 
 
-@receiver.on("capsule.create")
+@receiver.on(CapsuleCreate)
 def capsule_created(event: CapsuleCreate) -> None:
     if event.outcome == "error":
         log.error("capsule %s failed to start: %s", event.capsule_id, event.error)
@@ -75,7 +77,7 @@ def capsule_created(event: CapsuleCreate) -> None:
         log.info("capsule %s started from template %s", event.capsule_id, event.template)
 
 
-@receiver.on("capsule.pause", outcome="error")
+@receiver.on(CapsulePause, outcome="error")
 def alert_failed_pause(event: CapsulePause, delivery: Delivery) -> None:
     # Page someone: a capsule that cannot pause keeps costing money.
     log.error(
@@ -88,43 +90,49 @@ def alert_failed_pause(event: CapsulePause, delivery: Delivery) -> None:
     )
 
 
-@receiver.on("capsule.pause", outcome="success")
+@receiver.on(CapsulePause, outcome="success")
 def capsule_paused(event: CapsulePause) -> None:
     log.info("capsule %s paused (%s)", event.capsule_id, event.reason or "by request")
 
 
-@receiver.on("capsule.resume")
+@receiver.on(CapsuleResume)
 def capsule_resumed(event: CapsuleResume) -> None:
     level = logging.ERROR if event.outcome == "error" else logging.INFO
     log.log(level, "capsule %s resume: %s %s", event.capsule_id, event.outcome, event.error or "")
 
 
-@receiver.on("capsule.destroy")
+@receiver.on(CapsuleDestroy)
 def audit_destroy(event: CapsuleDestroy) -> None:
     who = event.actor.name or event.actor.id or event.actor.type
     log.info("AUDIT capsule %s destroyed by %s, reason: %s", event.capsule_id, who, event.reason)
 
 
-@receiver.on(["template.snapshot.create", "template.snapshot.delete"])
+@receiver.on([SnapshotCreate, SnapshotDelete])
 def snapshots(event: SnapshotCreate | SnapshotDelete) -> None:
     log.info("template %s: %s %s", event.template_name, event.event, event.outcome)
 
 
-@receiver.on("host.up")
+@receiver.on(HostUp)
 def host_up(event: HostUp) -> None:
     hosts.mark(event.host_id, up=True)
     log.info("host %s is up; down now: %s", event.host_id, hosts.down())
 
 
-@receiver.on("host.down")
+@receiver.on(HostDown)
 def host_down(event: HostDown) -> None:
     hosts.mark(event.host_id, up=False)
     log.warning("host %s is DOWN; down now: %s", event.host_id, hosts.down())
 
 
-@receiver.on("channel.test")
+@receiver.on(ChannelTest)
 def channel_test(event: ChannelTest) -> None:
     log.info("channel test received: the webhook is wired up")
+
+
+@receiver.on([VolumeCreate, VolumeDelete])
+def volumes(event: VolumeCreate | VolumeDelete) -> None:
+    name = event.volume_name
+    log.info("volume %s (%s): %s %s", event.volume_id, name, event.event, event.outcome)
 
 
 @receiver.on("*", outcome="error")

@@ -243,7 +243,9 @@ def test_events_table_and_json() -> None:
         "resource": "sandbox",
         "metadata": ["reason"],
         "subscribable": True,
+        "older_names": ["capsule.paused"],
     }
+    assert "capsule.paused" in table  # the 0.1.x names, listed after the table
 
 
 def test_secret_is_wrenn_format() -> None:
@@ -318,8 +320,8 @@ def test_example_under_gunicorn_receives_send(tmp_path: Path) -> None:
 
 
 def test_describe_shows_event_times_in_utc() -> None:
-    from wrenn_webhooks.cli import describe
+    from wrenn_webhooks.cli import describe_event
     from wrenn_webhooks.testing import make_event
 
     event = make_event("host.up", timestamp="2026-05-24T23:10:37+02:00")
-    assert "2026-05-24T21:10:37Z" in describe(event)
+    assert "2026-05-24T21:10:37Z" in describe_event(event)

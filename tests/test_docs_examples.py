@@ -42,7 +42,7 @@ from wrenn_webhooks import (
     parse_event,
 )
 from wrenn_webhooks.cli import cli
-from wrenn_webhooks.events import EVENT_CLASSES
+from wrenn_webhooks.events import EVENT_CLASSES, LEGACY_EVENT_TYPES
 from wrenn_webhooks.flask import WrennWebhooks
 from wrenn_webhooks.stores import Claim, ClaimState
 
@@ -206,6 +206,22 @@ def test_a_failed_handler_answers_500_and_only_it_runs_again(clock: Clock) -> No
     assert len(calls) == 3
 
 
+def test_the_typed_handlers_example_runs(clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    page = (DOCS / "handlers.md").read_text()
+    section = page.split("## Typed handlers: classes or strings", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/handlers.md", "exec"), namespace)
+    receiver = namespace["receiver"]
+    receiver.clock = clock
+    answer = receiver.handle(*signed(pause_error(metadata={"reason": "ttl_expired"}), clock))
+    assert answer.body["handled"] == 2
+    assert capsys.readouterr().out.splitlines() == [
+        "capsule sb-1 failed to pause (ttl_expired): host unreachable",
+        "capsule.pause error for sb-1",
+    ]
+
+
 def test_registration_checks_behave_as_the_handlers_page_says() -> None:
     receiver = WebhookReceiver(SECRET)
     with pytest.warns(UnknownEventTypeWarning, match=r"did you mean 'capsule\.pause'"):
@@ -274,11 +290,11 @@ def test_custom_store_example_follows_the_protocol(clock: Clock) -> None:
     t0 = clock()
     assert store.claim("k", now=t0, lease=30) == Claim(ClaimState.NEW)
     assert store.claim("k", now=t0 + 1, lease=30) == Claim(ClaimState.BUSY)
-    store.complete("k", "audit", now=t0 + 2)
+    store.complete_handler("k", "audit", now=t0 + 2)
     assert store.claim("k", now=t0 + 30, lease=30) == Claim(ClaimState.RETRY, frozenset({"audit"}))
-    store.release("k", done=False, now=t0 + 31)
+    store.release("k", now=t0 + 31)
     assert store.claim("k", now=t0 + 32, lease=30).state is ClaimState.RETRY
-    store.release("k", done=True, now=t0 + 33)
+    store.finish("k", now=t0 + 33)
     assert store.claim("k", now=t0 + 34, lease=30).state is ClaimState.DONE
     assert store.claim("k", now=t0 + 33 + 900, lease=30).state is ClaimState.NEW
 
@@ -588,8 +604,17 @@ def test_every_page_marker_is_known(hooks: ModuleType) -> None:
             assert name in hooks.GENERATORS, f"{page.name}: unknown marker {name}"
 
 
-def test_the_api_reference_covers_the_public_api() -> None:
-    page = (DOCS / "api.md").read_text()
+def test_hook_renders_the_older_names_and_the_event_classes(hooks: ModuleType) -> None:
+    older = hooks.render("<!-- wrenn:legacy-types -->")
+    assert "`capsule.paused` (now `capsule.pause`)" in older
+    assert older.count("(now ") == len(LEGACY_EVENT_TYPES)
+    reference = hooks.render("<!-- wrenn:event-class-reference -->")
+    names = re.findall(r"^::: wrenn_webhooks\.(\w+)$", reference, re.M)
+    assert names == [cls.__name__ for cls in EVENT_CLASSES.values()]
+
+
+def test_the_api_reference_covers_the_public_api(hooks: ModuleType) -> None:
+    page = hooks.render((DOCS / "api.md").read_text())
     documented = set(re.findall(r"^::: wrenn_webhooks\.(\w+)$", page, re.M))
     modules = {name for name in documented if name in ("stores", "errors")}
     assert modules == {"stores", "errors"}

@@ -5,7 +5,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.vectors import ESCAPED_BODY, LEGACY_BODY, SAMPLE_BODY
-from wrenn_webhooks import Actor, CapsuleCreate, Event, Resource, encode_event, parse_event
+from wrenn_webhooks import (
+    Actor,
+    CapsuleCreate,
+    Event,
+    EventType,
+    Resource,
+    encode_event,
+    parse_event,
+)
+from wrenn_webhooks.testing import make_event
 
 
 def event_with(**fields: object) -> Event:
@@ -23,6 +32,16 @@ def event_with(**fields: object) -> Event:
 @pytest.mark.parametrize("body", [SAMPLE_BODY, ESCAPED_BODY, LEGACY_BODY])
 def test_wire_bodies_re_encode_byte_for_byte(body: bytes) -> None:
     assert encode_event(parse_event(body)) == body
+
+
+@pytest.mark.parametrize("member", list(EventType))
+def test_the_event_type_member_is_written_as_its_wire_string(member: EventType) -> None:
+    typed = make_event(member, now=datetime(2026, 5, 24, tzinfo=timezone.utc), seed=1)
+    assert typed.event is member
+    body = encode_event(typed)
+    assert body.startswith(b'{"event":"' + member.value.encode() + b'",')
+    plain = Event.model_validate({**typed.model_dump(), "event": member})
+    assert encode_event(plain) == body
 
 
 # Expected bytes follow Go's encoding/json (encodeState.string, HTML escaping on).

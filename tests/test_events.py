@@ -1,34 +1,37 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import pickle
 from datetime import datetime, timezone
+from typing import Literal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.strategies import events
+from tests.strategies import events as event_strategy
 from tests.vectors import ESCAPED_BODY, LEGACY_BODY, SAMPLE_BODY
 from wrenn_webhooks import (
     ActorKind,
     CapsuleCreate,
-    CapsuleDestroy,
     CapsulePause,
-    CapsuleResume,
     CapsuleStateChanged,
-    ChannelTest,
     Event,
     EventType,
     HostDown,
     HostUp,
     InvalidPayload,
     Outcome,
-    SnapshotCreate,
     SnapshotDelete,
+    VolumeCreate,
+    VolumeDelete,
     encode_event,
+    events,
     parse_event,
 )
+from wrenn_webhooks.events import EVENT_CLASSES, KNOWN_EVENT_NAMES, LEGACY_EVENT_TYPES
 
 
 def body_for(event: str, **fields: object) -> dict[str, object]:
@@ -65,24 +68,96 @@ def test_go_escapes_decode() -> None:
     assert event.error == "disk full — réessayez"
 
 
-@pytest.mark.parametrize(
-    ("kind", "cls"),
-    [
-        ("capsule.create", CapsuleCreate),
-        ("capsule.pause", CapsulePause),
-        ("capsule.resume", CapsuleResume),
-        ("capsule.destroy", CapsuleDestroy),
-        ("template.snapshot.create", SnapshotCreate),
-        ("template.snapshot.delete", SnapshotDelete),
-        ("host.up", HostUp),
-        ("host.down", HostDown),
-        ("capsule.state.changed", CapsuleStateChanged),
-        ("channel.test", ChannelTest),
-    ],
-)
-def test_every_type_has_its_class(kind: str, cls: type[Event]) -> None:
-    assert type(parse_event(body_for(kind))) is cls
-    assert cls.event_type == kind == EventType(kind)
+# The protocol notes' "Event types": the seed's order, then the types it does not list.
+SEED_ORDER = [
+    "capsule.create",
+    "capsule.pause",
+    "capsule.resume",
+    "capsule.destroy",
+    "template.snapshot.create",
+    "template.snapshot.delete",
+    "host.up",
+    "host.down",
+    "capsule.state.changed",
+]
+# What Wrenn 0.1.5 sends for each type (host.up and host.down kept their names).
+OLDER_NAMES = {
+    "capsule.create": ("capsule.created",),
+    "capsule.pause": ("capsule.paused",),
+    "capsule.resume": ("capsule.running",),
+    "capsule.destroy": ("capsule.destroyed",),
+    "template.snapshot.create": ("template.snapshot.created",),
+    "template.snapshot.delete": ("template.snapshot.deleted",),
+}
+
+
+def test_the_table_is_event_type_in_the_seeds_order() -> None:
+    assert list(EVENT_CLASSES) == [member.value for member in EventType]
+    assert list(EVENT_CLASSES)[: len(SEED_ORDER)] == SEED_ORDER
+    assert {"channel.test", "volume.create", "volume.delete"} <= set(EVENT_CLASSES)
+    for member in EventType:
+        assert member.older_names == OLDER_NAMES.get(member.value, ())
+    assert {name for names in OLDER_NAMES.values() for name in names} == LEGACY_EVENT_TYPES
+    assert set(EVENT_CLASSES) | LEGACY_EVENT_TYPES == KNOWN_EVENT_NAMES
+    assert not hasattr(events, "NEWER_EVENT_TYPES")
+
+
+@pytest.mark.parametrize("member", list(EventType))
+def test_every_type_has_its_class(member: EventType) -> None:
+    cls = EVENT_CLASSES[member.value]
+    assert cls.event_type is member
+    assert cls.__name__ in events.__all__
+    assert type(parse_event(body_for(member.value))) is cls
+    assert type(parse_event(body_for(member.value)).event) is EventType
+    assert cls.resource_type and cls.has_outcome is not None
+
+
+@pytest.mark.parametrize("kind", sorted(LEGACY_EVENT_TYPES))
+def test_older_names_still_parse_as_event(kind: str) -> None:
+    event = parse_event(body_for(kind))
+    assert type(event) is Event
+    assert event.event == kind and type(event.event) is str
+
+
+def test_the_event_field_is_the_member_and_reads_as_the_wire_string() -> None:
+    event = parse_event(SAMPLE_BODY)
+    assert event.event is EventType.CAPSULE_PAUSE
+    assert event.event == "capsule.pause"
+    assert str(event.event) == f"{event.event}" == format(event.event) == "capsule.pause"
+    assert "%s" % event.event == "capsule.pause"  # noqa: UP031 - as logging formats it
+    assert json.dumps(event.event) == '"capsule.pause"'
+    assert {"capsule.pause": 1}[event.event] == 1
+    assert event.model_dump(mode="json")["event"] == "capsule.pause"
+    assert json.loads(event.model_dump_json())["event"] == "capsule.pause"
+    assert encode_event(event) == SAMPLE_BODY
+    assert pickle.loads(pickle.dumps(event)) == event
+    assert EventType("capsule.pause") is EventType.CAPSULE_PAUSE
+
+
+def test_the_table_refuses_a_member_without_exactly_one_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Again(Event):
+        event: Literal[EventType.HOST_UP]
+
+    monkeypatch.setattr(Again, "__module__", events.__name__)
+    with pytest.raises(TypeError, match=r"EventType\.HOST_UP .*found \w+, \w+$"):
+        events._classes_by_type()
+    monkeypatch.setattr(Again, "__module__", __name__)
+
+    monkeypatch.setattr(HostDown, "__module__", __name__)
+    with pytest.raises(TypeError, match=r"EventType\.HOST_DOWN .*found none"):
+        events._classes_by_type()
+    monkeypatch.undo()
+
+    class Stray(Event):
+        event: Literal["stray.type"]
+
+    monkeypatch.setattr(Stray, "__module__", events.__name__)
+    with pytest.raises(TypeError, match=r"Stray's tag 'stray\.type' is not an EventType member"):
+        events._classes_by_type()
+    monkeypatch.undo()
+    assert events._classes_by_type() == dict(EVENT_CLASSES)
 
 
 def test_typed_accessors() -> None:
@@ -101,6 +176,13 @@ def test_typed_accessors() -> None:
     assert isinstance(host, HostDown)
     assert host.host_id == "host-1"
     assert host.outcome is None
+    volume = parse_event(
+        body_for(
+            "volume.delete", resource={"id": "vol-1", "type": "volume"}, metadata={"name": "d"}
+        )
+    )
+    assert isinstance(volume, VolumeDelete)
+    assert (volume.volume_id, volume.volume_name) == ("vol-1", "d")
 
 
 def test_unknown_type_keeps_every_field() -> None:
@@ -122,11 +204,15 @@ def test_unknown_type_keeps_every_field() -> None:
     assert event.model_extra == {"priority": 3, "tags": ["a", "b"]}
 
 
-def test_newer_volume_event_parses_as_event() -> None:
+def test_volume_events_from_newer_servers_have_classes() -> None:
     raw = body_for("volume.create", outcome="success", resource={"id": "vol-1", "type": "volume"})
     event = parse_event(raw)
-    assert type(event) is Event
-    assert event.resource.type == "volume"
+    assert type(event) is VolumeCreate
+    assert event.outcome is Outcome.SUCCESS
+    assert (event.volume_id, event.volume_name) == ("vol-1", None)
+    for cls in (VolumeCreate, VolumeDelete):
+        assert (cls.resource_type, cls.metadata_keys) == ("volume", ("name",))
+        assert cls.has_outcome and cls.subscribable
 
 
 def test_legacy_body_parses() -> None:
@@ -182,7 +268,7 @@ def test_invalid_payloads_name_the_problem(body: bytes, message: str) -> None:
     assert info.value.__cause__ is None or not isinstance(info.value.__cause__, ValidationError)
 
 
-@given(events())
+@given(event_strategy())
 def test_round_trip_through_go_encoding(event: Event) -> None:
     assert parse_event(encode_event(event)) == event
 

@@ -126,7 +126,26 @@ class TestStatusContract:
         environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
         environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = _TrickleStream(body[:-20], step=64)  # the client went away
-        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 401
+        response = WerkzeugResponse.from_app(app.wsgi_app, environ)
+        assert response.status_code == 400
+        assert json.loads(response.get_data())["ok"] is False
+
+    def test_the_routes_limit_wins_over_a_smaller_app_limit(self, app: Flask, clock: Clock) -> None:
+        app.config["MAX_CONTENT_LENGTH"] = 16
+        assert post(app.test_client(), clock).status_code == 200
+
+    def test_the_routes_limit_wins_over_a_larger_app_limit(self, clock: Clock) -> None:
+        receiver = WebhookReceiver(SECRET, max_body_bytes=64, clock=clock)
+        app = Flask(__name__)
+        app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+        app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+        assert post(app.test_client(), clock).status_code == 413
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input"] = _IterStream(iter([body]))
+        environ["wsgi.input_terminated"] = True
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 413
 
     def test_transfer_encoding_wins_over_content_length(self, app: Flask, clock: Clock) -> None:
         # Both headers: the length is not the body's (RFC 9112, 6.3); read to the end.
@@ -265,6 +284,29 @@ def test_signals(receiver: WebhookReceiver, app: Flask, client: FlaskClient, clo
         ("received", 2),
         ("rejected", 401),
     ]
+
+
+def test_one_blueprint_on_two_apps_sends_as_each_app(
+    receiver: WebhookReceiver, clock: Clock
+) -> None:
+    bp = blueprint(receiver)
+    one, two = Flask("one"), Flask("two")
+    one.register_blueprint(bp, url_prefix="/webhooks/wrenn")
+    two.register_blueprint(bp, url_prefix="/webhooks/wrenn")
+    senders: list[Flask] = []
+
+    def record(sender: Flask, **extra: Any) -> None:
+        senders.append(sender)
+
+    delivery_received.connect(record)
+    try:
+        post(one.test_client(), clock)
+        post(two.test_client(), clock, event_body("host.up", None))
+    finally:
+        delivery_received.disconnect(record)
+    assert len(senders) == 2
+    assert senders[0] is one
+    assert senders[1] is two  # the app itself, not the current_app proxy
 
 
 class TestExtension:

@@ -26,7 +26,7 @@ from datetime import timedelta
 
 import pytest
 
-from wrenn_webhooks import CapsuleCreate, Event, HostDown, WebhookReceiver
+from wrenn_webhooks import CapsuleCreate, Event, HostDown, VolumeCreate, WebhookReceiver
 from wrenn_webhooks.testing import FrozenClock, signed_request
 
 
@@ -57,7 +57,10 @@ def test_event_factory_reads_the_clock(wrenn_event, wrenn_clock):
     assert isinstance(event, CapsuleCreate)
     assert event.timestamp == wrenn_clock.datetime
     assert event.team_id == "team-x"
-    assert type(wrenn_event("volume.create")) is Event
+    assert type(wrenn_event(CapsuleCreate)) is CapsuleCreate
+    assert wrenn_event(CapsuleCreate).timestamp == wrenn_clock.datetime
+    assert type(wrenn_event("volume.create")) is VolumeCreate
+    assert type(wrenn_event("widget.frobnicate")) is Event
 
 
 def test_receiver_uses_secret_and_clock(wrenn_receiver, wrenn_secret, wrenn_clock, wrenn_event):

@@ -30,6 +30,7 @@ from wrenn_webhooks import (
     sign,
     verify,
 )
+from wrenn_webhooks.signature import DEFAULT_TOLERANCE, Verifier
 
 NOW = datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)
 DELIVERY_ID = "5f0c8e1a-6a53-4c1e-9f9e-2b7d0f6f2a41"
@@ -239,6 +240,20 @@ class TestRotation:
     def test_old_secret_removed_rejects(self) -> None:
         with pytest.raises(SignatureMismatchError, match="secret"):
             verify(SAMPLE_BODY, sample_headers(), ["n" * 64], now=NOW)
+
+
+class TestVerifier:
+    def test_the_keyed_state_is_copied_never_consumed(self) -> None:
+        # One keyed HMAC per secret serves every delivery: a mismatch in between
+        # must leave it as keyed, and each success is a plain Delivery.
+        verifier = Verifier([SECRET, "n" * 64], DEFAULT_TOLERANCE)
+        now = NOW.timestamp()
+        first = verifier.verify(SAMPLE_BODY, sample_headers(), now)
+        with pytest.raises(SignatureMismatchError):
+            verifier.verify(SAMPLE_BODY + b" ", sample_headers(), now)
+        again = verifier.verify(SAMPLE_BODY, sample_headers(), now)
+        assert first == again == Delivery(DELIVERY_ID, NOW, 0, False)
+        assert type(again) is Delivery
 
 
 @given(body=st.binary(max_size=2048), secret=st.text(min_size=1).filter(str.isprintable))

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +15,23 @@ from tests.conftest import T0
 from tests.vectors import SECRET
 from wrenn_webhooks import (
     Actor,
+    CapsuleCreate,
+    CapsulePause,
     ConfigurationError,
     Event,
     EventType,
     InvalidPayload,
     Outcome,
     TimestampOutsideToleranceError,
+    VolumeCreate,
+    VolumeDelete,
     WebhookReceiver,
     encoding,
     parse_event,
     testing,
     verify,
 )
-from wrenn_webhooks.events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES
+from wrenn_webhooks.events import EVENT_CLASSES, KNOWN_EVENT_NAMES, LEGACY_EVENT_TYPES
 from wrenn_webhooks.testing import (
     DeliveryResult,
     FrozenClock,
@@ -39,24 +44,13 @@ from wrenn_webhooks.testing import (
 ROOT = Path(__file__).resolve().parent.parent
 ID = re.compile(r"(team|usr|key|sb|host|vol)-[0-9a-z]{25}")
 WITH_OUTCOME = [t for t, cls in EVENT_CLASSES.items() if cls.has_outcome]
-EXPECTED_METADATA = {
-    "capsule.create": {"template"},
-    "capsule.pause": {"reason"},
-    "capsule.resume": set(),
-    "capsule.destroy": {"reason"},
-    "template.snapshot.create": set(),
-    "template.snapshot.delete": set(),
-    "host.up": set(),
-    "host.down": set(),
-    "capsule.state.changed": {"from", "to"},
-    "channel.test": set(),
-}
-ALL_TYPES = sorted({*EVENT_CLASSES, *LEGACY_EVENT_TYPES, *NEWER_EVENT_TYPES, "widget.frobnicate"})
+ALL_TYPES = sorted({*KNOWN_EVENT_NAMES, "widget.frobnicate"})
 
 
 def test_public_names() -> None:
     assert sorted(testing.__all__) == [
         "DeliveryResult",
+        "EventFactory",
         "FrozenClock",
         "deliver",
         "encode_event",
@@ -83,7 +77,7 @@ class TestMakeEvent:
         assert type(event) is cls
         assert event.event == kind
         assert event.resource.type == cls.resource_type
-        assert set(event.metadata) == EXPECTED_METADATA[kind]
+        assert event.metadata == cls.example.metadata
         assert set(event.metadata) <= set(cls.metadata_keys)
         assert event.outcome == (Outcome.SUCCESS if cls.has_outcome else None)
         assert event.error is None
@@ -101,7 +95,7 @@ class TestMakeEvent:
         if event.resource.type == "snapshot":
             assert event.resource.id == "python-ml"  # a snapshot's id is its template's name
         elif kind != "channel.test":
-            prefix = {"sandbox": "sb-", "host": "host-"}[event.resource.type]
+            prefix = {"sandbox": "sb-", "host": "host-", "volume": "vol-"}[event.resource.type]
             assert ID.fullmatch(event.resource.id)
             assert event.resource.id.startswith(prefix)
         if event.actor.type == "system":
@@ -125,6 +119,32 @@ class TestMakeEvent:
         changed = make_event("capsule.state.changed")
         assert (changed.from_status, changed.to_status) == ("running", "paused")
         assert make_event("template.snapshot.create").template_name == "python-ml"
+        assert make_event("volume.create").volume_name == "data"
+
+    def test_a_class_key_gives_its_class(self) -> None:
+        pause = make_event(CapsulePause, outcome="error", now=T0, seed=7)
+        assert type(pause) is CapsulePause
+        assert (pause.reason, pause.error) == ("ttl_expired", "host unreachable")
+        assert pause == make_event("capsule.pause", outcome="error", now=T0, seed=7)
+        assert pause == make_event(EventType.CAPSULE_PAUSE, outcome="error", now=T0, seed=7)
+        for cls in EVENT_CLASSES.values():
+            assert type(make_event(cls)) is cls
+        with pytest.raises(ConfigurationError, match="event class"):
+            make_event(Event)
+
+    def test_the_data_comes_from_the_class(self) -> None:
+        assert make_event(CapsuleCreate, outcome="error").error == CapsuleCreate.example.error
+        with pytest.raises(TypeError):
+            CapsulePause.example.metadata["reason"] = "changed"  # type: ignore[index]
+        assert make_event(CapsulePause).reason == "ttl_expired"
+
+    def test_a_seed_gives_the_same_ids_as_before(self) -> None:
+        # Ids are drawn in a fixed order (team, user, key, resource): pinned values.
+        event = make_event("capsule.create", now=T0, seed=3)
+        assert event.team_id == "team-fy8nu40ugzecuyzup9e9xo04a"
+        assert event.actor.id == "usr-2j1huorps8n628vdgrjqwomyq"
+        assert event.resource.id == "sb-22olzhwf2j046y2cqig92lkn8"
+        assert make_event("host.up", now=T0, seed=3).resource.id == "host-22olzhwf2j046y2cqig92lkn8"
 
     @pytest.mark.parametrize("kind", WITH_OUTCOME)
     def test_error_only_with_outcome_error(self, kind: str) -> None:
@@ -142,15 +162,15 @@ class TestMakeEvent:
         assert event.resource.type == ("snapshot" if kind.startswith("template.") else "sandbox")
         assert b'"outcome"' not in encode_event(event)
 
-    @pytest.mark.parametrize("kind", sorted(NEWER_EVENT_TYPES))
-    def test_newer_volume_types(self, kind: str) -> None:
-        event = make_event(kind)
-        assert type(event) is Event
+    @pytest.mark.parametrize("cls", [VolumeCreate, VolumeDelete])
+    def test_volume_types(self, cls: type[Event]) -> None:
+        event = make_event(cls)
+        assert type(event) is cls
         assert event.outcome == "success"
         assert event.resource.type == "volume"
         assert event.resource.id.startswith("vol-")
         assert set(event.metadata) == {"name"}
-        assert make_event(kind, outcome="error").error
+        assert make_event(cls, outcome="error").error
 
     def test_unknown_type_is_a_plain_event(self) -> None:
         event = make_event("widget.frobnicate")
@@ -159,6 +179,11 @@ class TestMakeEvent:
         assert event.resource.type == "widget"
         assert event.resource.id.startswith("widget-")
         assert make_event("widget.frobnicate", outcome="error").error == "internal error"
+        # Like the first known type of its family, without its metadata or outcome.
+        newer = make_event("capsule.migrate")
+        assert (type(newer), newer.outcome, newer.metadata) == (Event, None, {})
+        assert (newer.actor.type, newer.resource.type) == ("user", "sandbox")
+        assert make_event("host.reboot").actor.type == "system"
 
     def test_overrides_replace_fields(self) -> None:
         moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -412,3 +437,13 @@ def test_documentation_examples_pass() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"\b\d+ passed\b", out.stdout)
     assert "skipped" not in out.stdout and "warning" not in out.stdout
+
+
+def test_the_typed_events_snippet_runs() -> None:
+    """The inline example of docs/testing.md's "Typed events" section."""
+    page = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    section = page.split("## Typed events: classes or strings", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/testing.md", "exec"), namespace)
+    namespace["test_a_failed_pause"](partial(make_event, now=T0))

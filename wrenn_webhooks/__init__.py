@@ -33,6 +33,8 @@ from .events import (
     Resource,
     SnapshotCreate,
     SnapshotDelete,
+    VolumeCreate,
+    VolumeDelete,
     parse_event,
 )
 from .inbox import SQLiteInbox
@@ -57,6 +59,7 @@ __all__ = [
     "Actor",
     "ActorKind",
     "Resource",
+    # one class per EventType member, in its order (tests/test_public_api.py checks)
     "CapsuleCreate",
     "CapsulePause",
     "CapsuleResume",
@@ -67,6 +70,8 @@ __all__ = [
     "HostDown",
     "CapsuleStateChanged",
     "ChannelTest",
+    "VolumeCreate",
+    "VolumeDelete",
     "parse_event",
     "encode_event",
     # signatures

@@ -4,13 +4,21 @@ The models mirror ``Event`` in Wrenn's ``pkg/events`` (see the protocol notes,
 "Body"). They are immutable, keep unknown fields, and accept strings they do
 not know for ``outcome`` and ``actor.type``, so bodies from newer and older
 Wrenn servers parse. Validators are built once, at import.
+
+``EventType`` is the one table of event types: its order, wire strings and
+older names. Each class names its member once, as the tag of its ``event``
+field; ``EVENT_CLASSES``, the parser, ``LEGACY_EVENT_TYPES``,
+``KNOWN_EVENT_NAMES``, the docs tables and ``make_event``'s data derive from
+the two. Adding a type takes a member, a class, and its export from the package.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
@@ -19,24 +27,18 @@ from pydantic import ValidationError as _ValidationError
 from .errors import InvalidPayload
 
 __all__ = [
+    "EVENT_CLASSES",
+    "KNOWN_EVENT_NAMES",
+    "LEGACY_EVENT_TYPES",
     "Actor",
     "ActorKind",
-    "CapsuleCreate",
-    "CapsuleDestroy",
-    "CapsulePause",
-    "CapsuleResume",
-    "CapsuleStateChanged",
-    "ChannelTest",
     "Event",
+    "EventExample",
     "EventType",
-    "HostDown",
-    "HostUp",
     "Outcome",
     "Resource",
-    "SnapshotCreate",
-    "SnapshotDelete",
     "parse_event",
-]
+]  # and every class of the table, added below EVENT_CLASSES
 
 
 class Outcome(str, Enum):
@@ -61,37 +63,70 @@ class ActorKind(str, Enum):
 
 
 class EventType(str, Enum):
-    """Every event type this SDK has a class for; compares equal to its wire string."""
+    """Every event type this SDK has a class for: the one table of types.
 
-    CAPSULE_CREATE = "capsule.create"
-    CAPSULE_PAUSE = "capsule.pause"
-    CAPSULE_RESUME = "capsule.resume"
-    CAPSULE_DESTROY = "capsule.destroy"
-    SNAPSHOT_CREATE = "template.snapshot.create"
-    SNAPSHOT_DELETE = "template.snapshot.delete"
-    HOST_UP = "host.up"
+    A member's value is its wire string, so it compares equal to
+    ``"capsule.pause"`` and prints as it; ``older_names`` are the names Wrenn
+    0.1.5 servers send for the same type (those still parse as plain
+    ``Event``). Members follow the order of Wrenn's seed, then the types it
+    does not list. Each event class names its member once, as its tag
+    (``event: Literal[EventType.CAPSULE_PAUSE]``); everything else derives.
+    """
+
+    _value_: str
+    older_names: tuple[str, ...]
+    """The names Wrenn 0.1.x servers send for this type, if they differ."""
+
+    def __new__(cls, value: str, older_names: tuple[str, ...] = ()) -> EventType:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.older_names = older_names
+        return member
+
+    CAPSULE_CREATE = "capsule.create", ("capsule.created",)
+    CAPSULE_PAUSE = "capsule.pause", ("capsule.paused",)
+    CAPSULE_RESUME = "capsule.resume", ("capsule.running",)
+    CAPSULE_DESTROY = "capsule.destroy", ("capsule.destroyed",)
+    SNAPSHOT_CREATE = "template.snapshot.create", ("template.snapshot.created",)
+    SNAPSHOT_DELETE = "template.snapshot.delete", ("template.snapshot.deleted",)
+    HOST_UP = "host.up"  # the same name in 0.1.x
     HOST_DOWN = "host.down"
     CAPSULE_STATE_CHANGED = "capsule.state.changed"
-    CHANNEL_TEST = "channel.test"
+    CHANNEL_TEST = "channel.test"  # sent by pkg/channels, not listed in the seed
+    VOLUME_CREATE = "volume.create"  # servers newer than the seed (0.2.0)
+    VOLUME_DELETE = "volume.delete"
 
     def __str__(self) -> str:
-        return self.value
+        return self._value_  # ``value`` is Any to mypy, as with any custom ``__new__``
 
 
-LEGACY_EVENT_TYPES = frozenset(
-    {
-        "capsule.created",
-        "capsule.running",
-        "capsule.paused",
-        "capsule.destroyed",
-        "template.snapshot.created",
-        "template.snapshot.deleted",
-    }
-)
-"""Types sent by Wrenn 0.1.x servers; they parse as plain ``Event``."""
+@dataclass(frozen=True)
+class EventExample:
+    """What Wrenn typically sends with a type: the data ``make_event`` builds events from.
 
-NEWER_EVENT_TYPES = frozenset({"volume.create", "volume.delete"})
-"""Types newer Wrenn servers send that have no class here; they parse as ``Event``."""
+    Attributes:
+        actor: Who usually triggers the type.
+        metadata: The metadata Wrenn sends with it.
+        error: A realistic failure reason, for ``outcome="error"``.
+        id_prefix: The prefix of the resource's ids, such as ``"sb"``; empty
+            for the resource type itself.
+        resource_id: A fixed resource id (a snapshot's template name,
+            ``channel.test``'s ``"test"``); empty for a random one.
+        team_id: A fixed team id (``"test"`` for ``channel.test``); empty for a
+            random one.
+    """
+
+    actor: ActorKind = ActorKind.USER
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    error: str = "internal error"
+    id_prefix: str = ""
+    resource_id: str = ""
+    team_id: str = ""
+
+    def __post_init__(self) -> None:
+        # Shared by every event of the type: read-only, so no test can change it for the next.
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
 
 _CONFIG = ConfigDict(frozen=True, extra="allow")
 
@@ -119,7 +154,9 @@ class Event(BaseModel):
     """A Wrenn event. Unknown event types parse as this class, fields intact.
 
     Attributes:
-        event: The event type, such as ``"capsule.pause"``.
+        event: The event type: an ``EventType`` (which compares equal to its
+            wire string, such as ``"capsule.pause"``) on the typed classes, the
+            string as sent on ``Event``.
         outcome: ``Outcome.SUCCESS``, ``Outcome.ERROR``, ``None`` for types
             with no outcome, or an unknown string from a newer server.
         timestamp: When the event happened (not when it was signed).
@@ -139,13 +176,15 @@ class Event(BaseModel):
     error: str | None = None
 
     event_type: ClassVar[str] = ""
-    """The wire string of the class's type; empty on ``Event`` itself."""
+    """The class's ``EventType`` member, read from its tag; empty on ``Event`` itself."""
     has_outcome: ClassVar[bool | None] = None
     """Whether events of this type carry an outcome; ``None`` when unknown."""
     resource_type: ClassVar[str] = ""
     metadata_keys: ClassVar[tuple[str, ...]] = ()
     subscribable: ClassVar[bool] = False
     """Whether a webhook channel can subscribe to this type."""
+    example: ClassVar[EventExample] = EventExample()
+    """What ``make_event`` gives an event of this type."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -187,6 +226,7 @@ class _HostEvent(Event):
     resource_type: ClassVar[str] = "host"
     has_outcome: ClassVar[bool | None] = False
     subscribable: ClassVar[bool] = True
+    example: ClassVar[EventExample] = EventExample(actor=ActorKind.SYSTEM)
 
     @property
     def host_id(self) -> str:
@@ -194,11 +234,35 @@ class _HostEvent(Event):
         return self.resource.id
 
 
+class _VolumeEvent(Event):
+    resource_type: ClassVar[str] = "volume"
+    has_outcome: ClassVar[bool | None] = True
+    # Not in the seed's SubscribableEventTypes (0.2.0): the newer servers that
+    # send these types deliver them to webhooks (protocol notes, "Event types").
+    subscribable: ClassVar[bool] = True
+    metadata_keys: ClassVar[tuple[str, ...]] = ("name",)
+
+    @property
+    def volume_id(self) -> str:
+        """The volume's id, ``resource.id``."""
+        return self.resource.id
+
+    @property
+    def volume_name(self) -> str | None:
+        """``metadata["name"]``: the volume's name."""
+        return self.metadata.get("name")
+
+
 class CapsuleCreate(_CapsuleEvent):
     """A capsule's first boot succeeded or failed (later boots are ``capsule.resume``)."""
 
-    event: Literal["capsule.create"]
+    event: Literal[EventType.CAPSULE_CREATE]
     metadata_keys: ClassVar[tuple[str, ...]] = ("template", "reason")
+    example: ClassVar[EventExample] = EventExample(
+        metadata={"template": "python-3.12"},
+        error="no host has enough free memory for the capsule",
+        id_prefix="sb",
+    )
 
     @property
     def template(self) -> str | None:
@@ -209,32 +273,57 @@ class CapsuleCreate(_CapsuleEvent):
 class CapsulePause(_CapsuleEvent):
     """A capsule was paused, by a user or automatically (``reason`` says why)."""
 
-    event: Literal["capsule.pause"]
+    event: Literal[EventType.CAPSULE_PAUSE]
+    example: ClassVar[EventExample] = EventExample(
+        # System-initiated, as an auto-pause is.
+        actor=ActorKind.SYSTEM,
+        metadata={"reason": "ttl_expired"},
+        error="host unreachable",
+        id_prefix="sb",
+    )
 
 
 class CapsuleResume(_CapsuleEvent):
     """A paused capsule was resumed."""
 
-    event: Literal["capsule.resume"]
+    event: Literal[EventType.CAPSULE_RESUME]
+    example: ClassVar[EventExample] = EventExample(
+        actor=ActorKind.API_KEY, error="restore from snapshot: host unreachable", id_prefix="sb"
+    )
 
 
 class CapsuleDestroy(_CapsuleEvent):
     """A capsule was destroyed (``reason`` such as ``ttl_expired`` or ``orphaned``)."""
 
-    event: Literal["capsule.destroy"]
+    event: Literal[EventType.CAPSULE_DESTROY]
+    example: ClassVar[EventExample] = EventExample(
+        # System-initiated, as a TTL clean-up is.
+        actor=ActorKind.SYSTEM,
+        metadata={"reason": "ttl_expired"},
+        error="host unreachable",
+        id_prefix="sb",
+    )
 
 
 class SnapshotCreate(_SnapshotEvent):
     """A template snapshot was created."""
 
-    event: Literal["template.snapshot.create"]
+    event: Literal[EventType.SNAPSHOT_CREATE]
+    example: ClassVar[EventExample] = EventExample(
+        # A snapshot's id is its template's name.
+        error="write snapshot: no space left on device",
+        resource_id="python-ml",
+    )
 
 
 class SnapshotDelete(_SnapshotEvent):
     """A template snapshot was deleted (``reason`` on system cleanup)."""
 
-    event: Literal["template.snapshot.delete"]
+    event: Literal[EventType.SNAPSHOT_DELETE]
     metadata_keys: ClassVar[tuple[str, ...]] = ("reason",)
+    example: ClassVar[EventExample] = EventExample(
+        error="remove snapshot files: host unreachable", resource_id="python-ml"
+    )
 
     @property
     def reason(self) -> str | None:
@@ -245,22 +334,25 @@ class SnapshotDelete(_SnapshotEvent):
 class HostUp(_HostEvent):
     """A host came up. No outcome; the actor is the system."""
 
-    event: Literal["host.up"]
+    event: Literal[EventType.HOST_UP]
 
 
 class HostDown(_HostEvent):
     """A host went down. No outcome; the actor is the system."""
 
-    event: Literal["host.down"]
+    event: Literal[EventType.HOST_DOWN]
 
 
 class CapsuleStateChanged(Event):
     """A transient status transition; current servers never deliver it to webhooks."""
 
-    event: Literal["capsule.state.changed"]
+    event: Literal[EventType.CAPSULE_STATE_CHANGED]
     resource_type: ClassVar[str] = "sandbox"
     has_outcome: ClassVar[bool | None] = False
     metadata_keys: ClassVar[tuple[str, ...]] = ("from", "to")
+    example: ClassVar[EventExample] = EventExample(
+        actor=ActorKind.SYSTEM, metadata={"from": "running", "to": "paused"}, id_prefix="sb"
+    )
 
     @property
     def from_status(self) -> str | None:
@@ -276,29 +368,70 @@ class CapsuleStateChanged(Event):
 class ChannelTest(Event):
     """Sent when a user presses "test" on a channel: team and resource ids are ``"test"``."""
 
-    event: Literal["channel.test"]
+    event: Literal[EventType.CHANNEL_TEST]
     resource_type: ClassVar[str] = "channel"
     has_outcome: ClassVar[bool | None] = False
-
-
-EVENT_CLASSES: Mapping[str, type[Event]] = {
-    cls.event_type: cls
-    for cls in (
-        CapsuleCreate,
-        CapsulePause,
-        CapsuleResume,
-        CapsuleDestroy,
-        SnapshotCreate,
-        SnapshotDelete,
-        HostUp,
-        HostDown,
-        CapsuleStateChanged,
-        ChannelTest,
+    example: ClassVar[EventExample] = EventExample(
+        actor=ActorKind.SYSTEM, resource_id="test", team_id="test"
     )
-}
-"""Each typed class by its wire string, in the order of the seed."""
 
-assert set(EVENT_CLASSES) == {t.value for t in EventType}
+
+class VolumeCreate(_VolumeEvent):
+    """A volume was created (servers newer than 0.2.0; ``volume_name`` is its name)."""
+
+    event: Literal[EventType.VOLUME_CREATE]
+    example: ClassVar[EventExample] = EventExample(
+        metadata={"name": "data"}, error="volume quota exceeded for team", id_prefix="vol"
+    )
+
+
+class VolumeDelete(_VolumeEvent):
+    """A volume was deleted (servers newer than 0.2.0)."""
+
+    event: Literal[EventType.VOLUME_DELETE]
+    example: ClassVar[EventExample] = EventExample(
+        metadata={"name": "data"}, error="volume is attached to a running capsule", id_prefix="vol"
+    )
+
+
+def _classes_by_type() -> dict[str, type[Event]]:
+    """Each class of this module by its tag, in ``EventType`` order; one class per member."""
+    found: dict[EventType, list[type[Event]]] = {}
+    pending: list[type[Event]] = [Event]
+    while pending:
+        for cls in pending.pop().__subclasses__():
+            pending.append(cls)
+            if cls.__module__ != __name__ or not cls.event_type:
+                continue
+            if not isinstance(cls.event_type, EventType):
+                raise TypeError(
+                    f"{cls.__name__}'s tag {cls.event_type!r} is not an EventType member: "
+                    f"write event: Literal[EventType.…]"
+                )
+            found.setdefault(cls.event_type, []).append(cls)
+    for member in EventType:
+        classes = found.get(member, [])
+        if len(classes) != 1:
+            names = ", ".join(cls.__name__ for cls in classes) or "none"
+            raise TypeError(
+                f"EventType.{member.name} needs exactly one class with "
+                f"event: Literal[EventType.{member.name}], found {names}"
+            )
+    return {member.value: found[member][0] for member in EventType}
+
+
+EVENT_CLASSES: Mapping[str, type[Event]] = _classes_by_type()
+"""Each typed class by its wire string, in ``EventType`` order."""
+
+__all__ += [cls.__name__ for cls in EVENT_CLASSES.values()]
+
+LEGACY_EVENT_TYPES: frozenset[str] = frozenset(
+    name for member in EventType for name in member.older_names
+)
+"""Types sent by Wrenn 0.1.x servers under older names; they parse as plain ``Event``."""
+
+KNOWN_EVENT_NAMES: frozenset[str] = frozenset(EVENT_CLASSES) | LEGACY_EVENT_TYPES
+"""Every event type name this SDK knows: the current ones and the older ones."""
 
 # The hot path: Go writes "event" first, so the type can be read off the raw
 # bytes and the body validated once, in Rust, by that class's own validator.

@@ -13,18 +13,17 @@ or, with configuration from ``app.config``::
 from __future__ import annotations
 
 import json
-import json.encoder
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from blinker import NamedSignal, Namespace
-from flask import Blueprint, Flask, Request, current_app, request
+from flask import Blueprint, Flask, request
 from flask.blueprints import BlueprintSetupState
+from flask.sansio.app import App
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from ._headers import DELIVERY, SIGNATURE_AS_SENT, TIMESTAMP
 from .errors import ConfigurationError, PayloadTooLargeError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
@@ -61,10 +60,9 @@ def blueprint(
 ) -> Blueprint:
     """Return a blueprint with one ``POST`` route that runs ``receiver.handle()``.
 
-    The raw body is read before anything parses it (``Content-Length`` bytes
-    off the WSGI input, or ``request.get_data()`` when chunked or already
-    read), and never past ``max_body_bytes``. Handlers run inside the request's
-    application context, so ``current_app`` and ``g`` work in them.
+    The raw body is read with ``request.get_data(cache=False)`` before anything
+    parses it, and never past ``max_body_bytes``. Handlers run inside the
+    request's application context, so ``current_app`` and ``g`` work in them.
 
     Args:
         receiver: The receiver, or a function returning it (looked up per request).
@@ -74,10 +72,11 @@ def blueprint(
             follow redirects, so a slash redirect would lose every delivery.
     """
     bp = Blueprint(name, __name__)
-    view = _view(receiver)
 
     def register(state: BlueprintSetupState) -> None:
         rule = path if path is not None else "" if state.url_prefix else "/"
+        # One view per app it is registered on: the app is the signals' sender.
+        view = _view(receiver, state.app)
         state.add_url_rule(
             rule, endpoint="receive", view_func=view, methods=["POST"], strict_slashes=False
         )
@@ -87,56 +86,39 @@ def blueprint(
 
 
 def _view(
-    receiver: WebhookReceiver | Callable[[], WebhookReceiver],
+    receiver: WebhookReceiver | Callable[[], WebhookReceiver], app: App
 ) -> Callable[[], ResponseReturnValue]:
     if isinstance(receiver, WebhookReceiver):
         fixed = receiver
-        return lambda: _receive(fixed)
-    return lambda: _receive(receiver())
+        return lambda: _receive(fixed, app)
+    return lambda: _receive(receiver(), app)
 
 
-def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
+def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
     limit = receiver.max_body_bytes
-    # The request itself, once: each attribute read through the proxy costs
-    # a context lookup, about as much as this whole view's own work.
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
-    environ = req.environ
-    # The raw header, not request.content_length: werkzeug's property also
-    # parses Transfer-Encoding, which costs more than verifying the signature.
-    # A chunked body's Content-Length, if a client sends both, means nothing.
-    declared = None if "HTTP_TRANSFER_ENCODING" in environ else environ.get("CONTENT_LENGTH")
-    size = int(declared) if declared and declared.isdigit() else None
+    # None when chunked: a Content-Length sent along with Transfer-Encoding means nothing.
+    size = request.content_length
     if delivery_received.receivers:
-        _send(delivery_received, body_size=size)
+        _send(app, delivery_received, body_size=size)
     try:
         if size is not None and size > limit:
             raise RequestEntityTooLarge
-        if size is not None and "stream" not in req.__dict__:
-            # The declared length, read from the server's stream as PEP 3333
-            # has it: werkzeug's request.stream and get_data() cost more than
-            # verifying the signature. Not when something (a before_request
-            # hook, say) already went through request.stream.
-            body = _read(environ["wsgi.input"], size)
-        else:
-            if size is None:
-                # No Content-Length (chunked): werkzeug stops one byte past the
-                # limit (silently truncated), so a longer body shows as limit + 1.
-                req.max_content_length = limit + 1
-            body = req.get_data(cache=False)
+        if size is None or app.config["MAX_CONTENT_LENGTH"] is not None:
+            # The route's limit, whatever the app's MAX_CONTENT_LENGTH says.
+            # werkzeug cuts a body without a length at this maximum, silently,
+            # so a longer one shows as limit + 1 bytes.
+            request.max_content_length = limit + 1
+        body = request.get_data(cache=False)
         if len(body) > limit:
             raise RequestEntityTooLarge
     except RequestEntityTooLarge:
         error = PayloadTooLargeError(f"body is larger than the {limit} bytes this receiver accepts")
         response = Response(413, {"ok": False, "error": str(error)}, error=error)
+    except ClientDisconnected:
+        # The stream ended before Content-Length: there is no whole body to verify.
+        response = Response(400, {"ok": False, "error": "the body ended before its Content-Length"})
     else:
-        # Wrenn's three headers straight from the WSGI environ: the same values
-        # as request.headers, which would first build a case-folding view.
-        headers: dict[str, Any] = {
-            SIGNATURE_AS_SENT: environ.get("HTTP_X_WRENN_SIGNATURE"),
-            TIMESTAMP: environ.get("HTTP_X_WRENN_TIMESTAMP"),
-            DELIVERY: environ.get("HTTP_X_WRENN_DELIVERY"),
-        }
-        response = receiver.handle(body, headers)
+        response = receiver.handle(body, request.headers)
     status = response.status_code
     signal = (
         delivery_handled
@@ -146,46 +128,19 @@ def _receive(receiver: WebhookReceiver) -> ResponseReturnValue:
         else delivery_rejected
     )
     if signal.receivers:
-        _send(signal, response=response)
-    return _dumps(response.body), status, response.headers
+        _send(app, signal, response=response)
+    return _encode(response.body), status, response.headers
 
 
-def _read(stream: Any, size: int) -> bytes:
-    """``size`` bytes off a WSGI input, or fewer if the client stops early."""
-    body: bytes = stream.read(size)
-    if len(body) < size:  # a raw stream may return less than asked for
-        buffer = bytearray(body)
-        while len(buffer) < size and (part := stream.read(size - len(buffer))):
-            buffer += part
-        body = bytes(buffer)
-    return body
+# The answers are flat dicts built here and in the receiver: no cycles to look for.
+_encode = json.JSONEncoder(check_circular=False).encode
 
 
-def _json_encoder() -> Callable[[dict[str, Any]], str]:
-    # The standard library's C encoder, built once: json.dumps builds a new one
-    # on every call, which costs more than encoding an answer's few fields.
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # a Python without the C accelerator
-        return json.dumps
-
-    def unserialisable(value: object) -> None:
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-    escape = json.encoder.encode_basestring_ascii
-    # (markers, default, encoder, indent, key and item separators, sort_keys,
-    # skipkeys, allow_nan): what json.dumps passes for its defaults.
-    encode = make(None, unserialisable, escape, None, ": ", ", ", False, False, True)
-    return lambda body: "".join(encode(body, 0))
-
-
-_dumps = _json_encoder()
-
-
-def _send(signal: NamedSignal, **data: Any) -> None:
+def _send(app: App, signal: NamedSignal, **data: Any) -> None:
     # A failing metrics receiver must not turn a handled delivery into a 500
     # that makes Wrenn retry: log it and answer as the pipeline decided.
     try:
-        signal.send(current_app._get_current_object(), **data)  # type: ignore[attr-defined]
+        signal.send(app, **data)
     except Exception:
         logger.exception("a receiver of the %s signal failed", signal.name)
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 if TYPE_CHECKING:
-    from .events import Event
     from .receiver import WebhookReceiver
-    from .testing import DeliveryResult, FrozenClock
+    from .testing import DeliveryResult, EventFactory, FrozenClock
 
 
 @pytest.fixture
@@ -36,11 +35,15 @@ def wrenn_clock() -> FrozenClock:
 
 
 @pytest.fixture
-def wrenn_event(wrenn_clock: FrozenClock) -> Callable[..., Event]:
-    """``make_event``, with event timestamps read from ``wrenn_clock`` by default."""
+def wrenn_event(wrenn_clock: FrozenClock) -> EventFactory:
+    """``make_event``, with event timestamps read from ``wrenn_clock`` by default.
+
+    Typed as ``make_event`` is: ``wrenn_event(CapsulePause)`` is a ``CapsulePause``,
+    ``wrenn_event("capsule.pause")`` an ``Event``.
+    """
     from .testing import make_event
 
-    return partial(make_event, now=wrenn_clock)
+    return cast("EventFactory", partial(make_event, now=wrenn_clock))
 
 
 @pytest.fixture

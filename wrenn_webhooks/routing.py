@@ -1,45 +1,47 @@
 # mypy: disable-error-code="overload-overlap"
-# (an exact type's overload overlaps the str fallback on purpose)
-"""Handler registration: ``Router.on()`` and the matching of events to handlers."""
+# (a class key's overload overlaps the pattern fallback on purpose)
+"""Handlers and their dispatch: ``Router.on()`` registers, ``Dispatcher`` runs.
+
+A ``Router`` holds the registrations and the error observers. Its
+``dispatcher`` runs the handlers that match an event: the one loop behind
+``WebhookReceiver.handle()``, the inbox worker and every retry.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
 import difflib
 import inspect
+import logging
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar, Union, overload
 
 from .errors import ConfigurationError
-from .events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event, EventType, Outcome
+from .events import EVENT_CLASSES, KNOWN_EVENT_NAMES, Event, Outcome
 
 if TYPE_CHECKING:
-    from .events import (
-        CapsuleCreate,
-        CapsuleDestroy,
-        CapsulePause,
-        CapsuleResume,
-        CapsuleStateChanged,
-        ChannelTest,
-        HostDown,
-        HostUp,
-        SnapshotCreate,
-        SnapshotDelete,
-    )
     from .signature import Delivery
 
-__all__ = ["Router", "UnknownEventTypeWarning"]
+__all__ = ["Dispatch", "Dispatcher", "ErrorObserver", "Route", "Router", "UnknownEventTypeWarning"]
+
+logger = logging.getLogger("wrenn_webhooks")
 
 E = TypeVar("E", bound=Event)
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
 
+ErrorObserver = Callable[[BaseException, Event, "Delivery"], Any]
+"""Called with the exception, the event and the delivery when a handler fails."""
+
 
 class Decorator(Protocol[E]):
-    """What ``on()`` returns for an exact type: checks the handler against its class.
+    """What ``on()`` returns for a class key: checks the handler against the class.
 
     A handler takes the event, or the event and its ``Delivery``; it may be ``async``.
     """
@@ -50,10 +52,13 @@ class Decorator(Protocol[E]):
     def __call__(self, handler: Callable[[E, Delivery], R], /) -> Callable[[E, Delivery], R]: ...
 
 
-Patterns = Union[str, EventType, Sequence[Union[str, EventType]]]
+Key = Union[str, type[Event]]
+"""An event type (wire string or ``EventType``), a glob, or an event class."""
+Patterns = Union[Key, Sequence[Key]]
 OutcomeFilter = Union[Outcome, Literal["success", "error"], None]
 
-_KNOWN = frozenset(EVENT_CLASSES) | LEGACY_EVENT_TYPES | NEWER_EVENT_TYPES
+_MAX_CACHED = 4096
+"""Distinct (type, outcome) pairs whose matches are kept; a newer Wrenn's types are few."""
 
 
 class UnknownEventTypeWarning(UserWarning):
@@ -82,8 +87,104 @@ class Route:
         return any(fnmatchcase(event_type, pattern) for pattern in self.patterns)
 
 
+class Dispatch(NamedTuple):
+    """What one run of the matching handlers did.
+
+    Attributes:
+        ran: Handlers that ran this time (completed or failed).
+        failures: ``(handler name, exception)`` for each handler that raised.
+        stopped: True when ``stop()`` ended the run before every handler ran.
+    """
+
+    ran: int
+    failures: tuple[tuple[str, BaseException], ...]
+    stopped: bool = False
+
+
+class Dispatcher:
+    """Run the handlers that match an event: the one handler loop of the SDK.
+
+    Made by ``Router.dispatcher`` from the router's registrations as they
+    stand; a registration made later makes a new one, so its cache of
+    matches never outlives a change.
+    """
+
+    def __init__(self, routes: Sequence[Route], observers: Sequence[ErrorObserver]) -> None:
+        self.routes = tuple(routes)
+        self.observers = tuple(observers)
+        self._matches: dict[tuple[str, object], tuple[Route, ...]] = {}
+
+    def routes_for(self, event: Event) -> tuple[Route, ...]:
+        """The routes ``event`` goes to, in registration order, one per function."""
+        cache_key = (event.event, event.outcome)
+        routes = self._matches.get(cache_key)
+        if routes is None:
+            outcome = None if event.outcome is None else str(event.outcome)
+            matched: dict[int, Route] = {}  # one call per function, even if two routes match
+            for route in self.routes:
+                if route.matches(event.event, outcome):
+                    matched.setdefault(id(route.handler), route)
+            routes = tuple(matched.values())
+            if len(self._matches) < _MAX_CACHED:
+                self._matches[cache_key] = routes
+        return routes
+
+    def dispatch(
+        self,
+        event: Event,
+        delivery: Delivery,
+        *,
+        skip: frozenset[str] = frozenset(),
+        completed: Callable[[str], object] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Dispatch:
+        """Run every matching handler in order, each once; report what happened.
+
+        A failing handler does not stop the others: each failure is logged and
+        shown to every error observer. ``async`` handlers run to completion.
+
+        Args:
+            event: The parsed event.
+            delivery: The verified delivery it came with.
+            skip: Names of handlers that completed on an earlier attempt.
+            completed: Called with a handler's name after it completes.
+            stop: Asked between two handlers; ``True`` ends the run there.
+        """
+        failures: list[tuple[str, BaseException]] = []
+        ran = 0
+        for route in self.routes_for(event):
+            if route.name in skip:
+                continue
+            if ran and stop is not None and stop():
+                return Dispatch(ran, tuple(failures), stopped=True)
+            ran += 1
+            try:
+                _call(route, event, delivery)
+            except Exception as exc:
+                failures.append((route.name, exc))
+                self._report(route, exc, event, delivery)
+            else:
+                if completed is not None:
+                    completed(route.name)
+        return Dispatch(ran, tuple(failures))
+
+    def _report(self, route: Route, exc: Exception, event: Event, delivery: Delivery) -> None:
+        logger.exception(
+            "handler %s failed for %s (delivery %s)",
+            route.name,
+            event.event,
+            delivery.delivery_id,
+            exc_info=exc,
+        )
+        for observer in self.observers:
+            try:
+                observer(exc, event, delivery)
+            except Exception:
+                logger.exception("error observer %r failed", observer)
+
+
 class Router:
-    """A set of handlers that a ``WebhookReceiver`` can include.
+    """A set of handlers, and the observers of their failures.
 
     Register with ``@router.on(...)`` in any module, then
     ``receiver.include_router(router)`` once, at start-up.
@@ -91,12 +192,22 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
+        self._observers: list[ErrorObserver] = []
+        self._dispatcher: Dispatcher | None = None
         self._sealed_by = ""
 
     @property
     def routes(self) -> tuple[Route, ...]:
         """The registrations, in order."""
         return tuple(self._routes)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The ``Dispatcher`` of the registrations as they stand now."""
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            dispatcher = self._dispatcher = Dispatcher(self._routes, self._observers)
+        return dispatcher
 
     def add(
         self, handler: Callable[..., Any], event: Patterns = "*", *, outcome: OutcomeFilter = None
@@ -106,7 +217,8 @@ class Router:
         Args:
             handler: Called with the typed event, or with the event and its
                 ``Delivery`` when it takes two positional parameters.
-            event: An exact type, a glob such as ``"capsule.*"``, or a list.
+            event: An event class, an exact type, a glob such as
+                ``"capsule.*"``, or a list of them. ``Event`` matches every type.
             outcome: ``None`` for any, ``"success"`` or ``"error"``.
 
         Raises:
@@ -120,89 +232,30 @@ class Router:
         patterns = _patterns(event)
         wanted = _outcome(outcome)
         _check_reachable(patterns, wanted)
-        wants_delivery = _arity(handler) == 2
         base = getattr(handler, "__qualname__", None) or type(handler).__name__
         name = f"{getattr(handler, '__module__', None) or '?'}.{base}"
-        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+        route = Route(
+            patterns,
+            wanted,
+            handler,
+            self._unique_name(name),
+            _arity(handler) == 2,
+            _is_async(handler),
         )
-        self._routes.append(
-            Route(patterns, wanted, handler, self._unique_name(name), wants_delivery, is_async)
-        )
+        self._changed(routes=[route])
 
-    # The overloads let mypy check a handler for an exact type against its class.
     @overload
-    def on(
-        self,
-        event: Literal["capsule.create", EventType.CAPSULE_CREATE],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[CapsuleCreate]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["capsule.pause", EventType.CAPSULE_PAUSE],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[CapsulePause]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["capsule.resume", EventType.CAPSULE_RESUME],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[CapsuleResume]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["capsule.destroy", EventType.CAPSULE_DESTROY],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[CapsuleDestroy]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["template.snapshot.create", EventType.SNAPSHOT_CREATE],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[SnapshotCreate]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["template.snapshot.delete", EventType.SNAPSHOT_DELETE],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[SnapshotDelete]: ...
-    @overload
-    def on(
-        self, event: Literal["host.up", EventType.HOST_UP], *, outcome: OutcomeFilter = None
-    ) -> Decorator[HostUp]: ...
-    @overload
-    def on(
-        self, event: Literal["host.down", EventType.HOST_DOWN], *, outcome: OutcomeFilter = None
-    ) -> Decorator[HostDown]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["capsule.state.changed", EventType.CAPSULE_STATE_CHANGED],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[CapsuleStateChanged]: ...
-    @overload
-    def on(
-        self,
-        event: Literal["channel.test", EventType.CHANNEL_TEST],
-        *,
-        outcome: OutcomeFilter = None,
-    ) -> Decorator[ChannelTest]: ...
+    def on(self, event: type[E], *, outcome: OutcomeFilter = None) -> Decorator[E]: ...
     @overload
     def on(self, event: Patterns = "*", *, outcome: OutcomeFilter = None) -> Callable[[F], F]: ...
 
     def on(self, event: Patterns = "*", *, outcome: OutcomeFilter = None) -> Callable[[F], F]:
         """Register the decorated function as a handler; it is returned unchanged.
 
-        ``@receiver.on("capsule.pause", outcome="error")`` runs the function for
-        failed pauses only. See ``add()`` for the arguments and errors.
+        ``@receiver.on(CapsulePause, outcome="error")`` runs the function for
+        failed pauses only, and mypy checks that it takes a ``CapsulePause``.
+        String keys and globs (``"capsule.*"``) are matched the same way but
+        typed as ``Event``. See ``add()`` for the arguments and errors.
         """
 
         def decorator(handler: F) -> F:
@@ -211,12 +264,38 @@ class Router:
 
         return decorator
 
-    def include_router(self, router: Router) -> None:
-        """Add every handler registered on ``router``, which then accepts no more."""
+    def on_error(self, observer: ErrorObserver) -> ErrorObserver:
+        """Register ``observer(exc, event, delivery)`` for handler failures.
+
+        Observers see every failure, wherever the handler ran (a delivery, the
+        inbox worker, a retry); their own errors are logged and otherwise
+        ignored. Usable as a decorator.
+        """
         self._check_open()
+        self._changed(observers=[observer])
+        return observer
+
+    def include_router(self, router: Router) -> None:
+        """Add every handler and observer of ``router``, which then accepts no more."""
+        self._check_open()
+        routes: list[Route] = []
         for route in router.routes:
-            self._routes.append(dataclasses.replace(route, name=self._unique_name(route.name)))
-        router._seal("include_router()")
+            routes.append(dataclasses.replace(route, name=self._unique_name(route.name, routes)))
+        self._changed(routes=routes, observers=router.dispatcher.observers)
+        router.seal("include_router()")
+
+    def seal(self, why: str) -> None:
+        """Refuse registrations from now on; ``why`` completes the error message."""
+        self._sealed_by = why
+
+    def _changed(
+        self, *, routes: Sequence[Route] = (), observers: Sequence[ErrorObserver] = ()
+    ) -> None:
+        # The only place registrations change, and so the one that drops the
+        # dispatcher (and with it the cache of which routes match what).
+        self._routes.extend(routes)
+        self._observers.extend(observers)
+        self._dispatcher = None
 
     def _check_open(self) -> None:
         if self._sealed_by:
@@ -225,24 +304,61 @@ class Router:
                 f"{self._sealed_by}; register every handler at start-up"
             )
 
-    def _unique_name(self, name: str) -> str:
+    def _unique_name(self, name: str, pending: Sequence[Route] = ()) -> str:
         # Completion is recorded by name, so two handlers must never share one.
-        taken = {route.name for route in self._routes}
+        taken = {route.name for route in (*self._routes, *pending)}
         unique, n = name, 1
         while unique in taken:
             n += 1
             unique = f"{name}#{n}"
         return unique
 
-    def _seal(self, why: str) -> None:
-        self._sealed_by = why
+
+def _call(route: Route, event: Event, delivery: Delivery) -> None:
+    result = route.handler(event, delivery) if route.wants_delivery else route.handler(event)
+    if route.is_async or asyncio.iscoroutine(result):
+        _run_coroutine(result)
+
+
+def _run_coroutine(coroutine: Any) -> None:
+    """Run what an ``async`` handler (or one returning a coroutine) gave back."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)  # the usual case: called from a sync server or worker
+        return
+    # Called from inside a running loop: run the coroutine to completion on a
+    # helper thread, with this context (Flask's g, the app context).
+    context = contextvars.copy_context()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            context.run(asyncio.run, coroutine)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="wrenn-webhooks-async-handler")
+    worker.start()
+    worker.join()
+    if outcome:
+        raise outcome[0]
 
 
 def _patterns(event: Patterns) -> tuple[str, ...]:
-    items = [event] if isinstance(event, str) else list(event)
-    if not items or not all(isinstance(item, str) and item for item in items):
-        raise ConfigurationError("event must be a non-empty type or glob, or a list of them")
-    return tuple(str(item) for item in items)
+    items = [event] if isinstance(event, (str, type)) else list(event)
+    patterns = [_pattern(item) for item in items]
+    if not patterns or not all(patterns):
+        raise ConfigurationError(
+            "event must be an event class, a non-empty type or glob, or a list of them"
+        )
+    return tuple(patterns)
+
+
+def _pattern(item: object) -> str:
+    if isinstance(item, type) and issubclass(item, Event):
+        return str(item.event_type) or "*"  # Event itself: every type
+    return str(item) if isinstance(item, str) else ""
 
 
 def _outcome(outcome: OutcomeFilter) -> str | None:
@@ -255,9 +371,9 @@ def _outcome(outcome: OutcomeFilter) -> str | None:
 
 def _check_reachable(patterns: tuple[str, ...], outcome: str | None) -> None:
     for pattern in patterns:
-        matched = [kind for kind in _KNOWN if fnmatchcase(kind, pattern)]
+        matched = [kind for kind in KNOWN_EVENT_NAMES if fnmatchcase(kind, pattern)]
         if not matched:
-            close = difflib.get_close_matches(pattern, sorted(_KNOWN), n=1)
+            close = difflib.get_close_matches(pattern, sorted(KNOWN_EVENT_NAMES), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             warnings.warn(
                 f"{pattern!r} matches no Wrenn event type this SDK knows{hint} "
@@ -266,13 +382,18 @@ def _check_reachable(patterns: tuple[str, ...], outcome: str | None) -> None:
                 stacklevel=4,
             )
         elif outcome is not None and not any(
-            EVENT_CLASSES[kind].has_outcome if kind in EVENT_CLASSES else kind in NEWER_EVENT_TYPES
-            for kind in matched
+            kind in EVENT_CLASSES and EVENT_CLASSES[kind].has_outcome for kind in matched
         ):
             raise ConfigurationError(
                 f"{pattern!r} events carry no outcome, so outcome={outcome!r} never matches; "
                 "drop outcome="
             )
+
+
+def _is_async(handler: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+    )
 
 
 def _arity(handler: Callable[..., Any]) -> int:

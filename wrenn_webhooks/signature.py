@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from . import _headers
 from ._headers import HeaderSource
@@ -71,25 +71,14 @@ def secrets_tuple(secret: str | Sequence[str]) -> tuple[str, ...]:
     return secrets
 
 
-class _Mac(Protocol):
-    def copy(self) -> _Mac: ...
-    def update(self, data: bytes, /) -> None: ...
-    def hexdigest(self) -> str: ...
-
-
 @lru_cache(maxsize=64)
-def _keyed(secret: str) -> _Mac:
-    # Keying HMAC hashes the key into two pads; doing it once per secret and
-    # copying the state halves the cost of a verification. CPython's HMAC wraps
-    # an OpenSSL one (``_hmac``) with the same methods; using it directly saves
-    # a Python-level call per step. Any other HMAC works as well.
+def _keyed(secret: str) -> hmac.HMAC:
+    # Keyed once per secret; each verification copies the keyed state.
     try:
         key = secret.encode("utf-8")
     except UnicodeEncodeError:
         raise ConfigurationError("a webhook secret must be valid Unicode text") from None
-    mac = hmac.new(key, digestmod=hashlib.sha256)
-    inner: _Mac | None = getattr(mac, "_hmac", None)
-    return inner if inner is not None and callable(getattr(inner, "copy", None)) else mac
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _digest(secret: str, timestamp: str, body: bytes) -> str:
@@ -250,9 +239,8 @@ class Verifier:
         for index, key in self._keys:
             mac = key.copy()
             mac.update(message)
-            if _compare_digest(mac.hexdigest(), given):
-                # tuple.__new__ skips NamedTuple's Python-level __new__: half the cost.
-                return _tuple_new(Delivery, (delivery_id, moment, index, False))
+            if hmac.compare_digest(mac.hexdigest(), given):
+                return Delivery(delivery_id, moment, index)
         if not _HEX.fullmatch(given):  # only now: well-formed signatures pay nothing for it
             raise _malformed_signature()
         raise SignatureMismatchError(
@@ -260,10 +248,6 @@ class Verifier:
             + ("s" if len(self._keys) > 1 else "")
             + "; check that it is the channel's current secret in Wrenn"
         )
-
-
-_tuple_new = tuple.__new__
-_compare_digest = hmac.compare_digest
 
 
 def _malformed_signature() -> MalformedHeaderError:

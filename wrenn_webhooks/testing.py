@@ -14,34 +14,18 @@ import random
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol, overload
+from typing import Any, Final, Protocol, TypeVar, overload
 
 from . import _headers
 from .encoding import encode_event
 from .errors import ConfigurationError
-from .events import (
-    EVENT_CLASSES,
-    NEWER_EVENT_TYPES,
-    CapsuleCreate,
-    CapsuleDestroy,
-    CapsulePause,
-    CapsuleResume,
-    CapsuleStateChanged,
-    ChannelTest,
-    Event,
-    EventType,
-    HostDown,
-    HostUp,
-    Outcome,
-    SnapshotCreate,
-    SnapshotDelete,
-    parse_event,
-)
+from .events import EVENT_CLASSES, ActorKind, Event, EventType, Outcome, parse_event
 from .receiver import Response, WebhookReceiver
 from .signature import sign
 
 __all__ = [
     "DeliveryResult",
+    "EventFactory",
     "FrozenClock",
     "deliver",
     "encode_event",
@@ -50,6 +34,7 @@ __all__ = [
 ]
 
 _UTC = dt.timezone.utc
+E = TypeVar("E", bound=Event)
 
 
 class _Default:
@@ -67,65 +52,56 @@ _Now = dt.datetime | float | Callable[[], float] | None
 
 _SUFFIX_ALPHABET = string.digits + string.ascii_lowercase
 
-# The failure reason an event of each type carries with ``outcome="error"``.
-_ERRORS = {
-    "capsule.create": "no host has enough free memory for the capsule",
-    "capsule.pause": "host unreachable",
-    "capsule.resume": "restore from snapshot: host unreachable",
-    "capsule.destroy": "host unreachable",
-    "template.snapshot.create": "write snapshot: no space left on device",
-    "template.snapshot.delete": "remove snapshot files: host unreachable",
-    "volume.create": "volume quota exceeded for team",
-    "volume.delete": "volume is attached to a running capsule",
-}
-_DEFAULT_ERROR = "internal error"
-
 
 def _suffix(rng: random.Random) -> str:
     # 25 lowercase base36 characters, like the ids in the protocol's examples.
     return "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(25))
 
 
+def _model(kind: str) -> type[Event] | None:
+    """The class whose example an event of ``kind`` follows, if any."""
+    cls = EVENT_CLASSES.get(kind)
+    if cls is None:  # an older or unknown name: like the first known type of its family
+        family = kind.split(".", 1)[0]
+        cls = next((c for t, c in EVENT_CLASSES.items() if t.split(".", 1)[0] == family), None)
+    return cls
+
+
 def _fields(kind: str, rng: random.Random) -> dict[str, Any]:
     """The realistic team, actor, resource and metadata of an event of ``kind``."""
     # Draw every id in a fixed order, so that a seed gives the same event each time.
-    team, user, key, sandbox, host, volume = (
-        f"{prefix}-{_suffix(rng)}" for prefix in ("team", "usr", "key", "sb", "host", "vol")
-    )
-    system = {"type": "system"}
-    person = {"type": "user", "id": user, "name": "ada"}
-    on_sandbox = {"id": sandbox, "type": "sandbox"}
-    on_snapshot = {"id": "python-ml", "type": "snapshot"}  # a snapshot's id is its template name
-    fields: dict[str, Any] = {"team_id": team, "actor": person, "resource": on_sandbox}
-    family = kind.split(".", 1)[0]
-    if kind == "capsule.create":
-        fields["metadata"] = {"template": "python-3.12"}
-    elif kind in ("capsule.pause", "capsule.destroy"):
-        # System-initiated, as an auto-pause or a TTL clean-up is.
-        fields.update(actor=system, metadata={"reason": "ttl_expired"})
-    elif kind == "capsule.resume":
-        fields["actor"] = {"type": "api_key", "id": key, "name": "ci-deploy"}
-    elif kind == "capsule.state.changed":
-        fields.update(actor=system, metadata={"from": "running", "to": "paused"})
-    elif kind == "channel.test":
-        fields.update(team_id="test", actor=system, resource={"id": "test", "type": "channel"})
-    elif family == "template":
-        fields["resource"] = on_snapshot
-    elif family == "host":
-        fields.update(actor=system, resource={"id": host, "type": "host"})
-    elif family == "volume":
-        fields.update(resource={"id": volume, "type": "volume"})
-        if kind in NEWER_EVENT_TYPES:
-            fields["metadata"] = {"name": "data"}
-    elif family != "capsule":
-        # A type nobody knows yet: a resource named after its first segment.
-        fields["resource"] = {"id": f"{family}-{_suffix(rng)}", "type": family}
+    team, user, key, resource_suffix = (_suffix(rng) for _ in range(4))
+    actors = {
+        ActorKind.USER: {"type": "user", "id": f"usr-{user}", "name": "ada"},
+        ActorKind.API_KEY: {"type": "api_key", "id": f"key-{key}", "name": "ci-deploy"},
+        ActorKind.SYSTEM: {"type": "system"},
+    }
+    cls = _model(kind)
+    if cls is None:  # a resource named after the type's first segment
+        family = kind.split(".", 1)[0]
+        return {
+            "team_id": f"team-{team}",
+            "actor": actors[ActorKind.USER],
+            "resource": {"id": f"{family}-{resource_suffix}", "type": family},
+        }
+    example = cls.example
+    prefix = example.id_prefix or cls.resource_type
+    fields: dict[str, Any] = {
+        "team_id": example.team_id or f"team-{team}",
+        "actor": actors[example.actor],
+        "resource": {
+            "id": example.resource_id or f"{prefix}-{resource_suffix}",
+            "type": cls.resource_type,
+        },
+    }
+    if kind in EVENT_CLASSES and example.metadata:  # 0.1.x servers sent no metadata
+        fields["metadata"] = dict(example.metadata)
     return fields
 
 
 def _has_outcome(kind: str) -> bool:
     cls = EVENT_CLASSES.get(kind)
-    return bool(cls.has_outcome) if cls is not None else kind in NEWER_EVENT_TYPES
+    return bool(cls is not None and cls.has_outcome)
 
 
 def _moment(now: _Now) -> dt.datetime:
@@ -141,96 +117,18 @@ def _moment(now: _Now) -> dt.datetime:
     return moment.replace(microsecond=0)  # Wrenn's timestamps are whole seconds
 
 
+# A class key gives its class; a string key (wire string or EventType) gives
+# ``Event``, whatever the type: one overload per class would be one more list
+# of every type to keep in step with the table.
 @overload
 def make_event(
-    event_type: Literal["capsule.create", EventType.CAPSULE_CREATE],
+    event_type: type[E],
     *,
     outcome: _OutcomeArg = ...,
     now: _Now = ...,
     seed: int | None = ...,
     **overrides: Any,
-) -> CapsuleCreate: ...
-@overload
-def make_event(
-    event_type: Literal["capsule.pause", EventType.CAPSULE_PAUSE] = ...,
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> CapsulePause: ...
-@overload
-def make_event(
-    event_type: Literal["capsule.resume", EventType.CAPSULE_RESUME],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> CapsuleResume: ...
-@overload
-def make_event(
-    event_type: Literal["capsule.destroy", EventType.CAPSULE_DESTROY],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> CapsuleDestroy: ...
-@overload
-def make_event(
-    event_type: Literal["template.snapshot.create", EventType.SNAPSHOT_CREATE],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> SnapshotCreate: ...
-@overload
-def make_event(
-    event_type: Literal["template.snapshot.delete", EventType.SNAPSHOT_DELETE],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> SnapshotDelete: ...
-@overload
-def make_event(
-    event_type: Literal["host.up", EventType.HOST_UP],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> HostUp: ...
-@overload
-def make_event(
-    event_type: Literal["host.down", EventType.HOST_DOWN],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> HostDown: ...
-@overload
-def make_event(
-    event_type: Literal["capsule.state.changed", EventType.CAPSULE_STATE_CHANGED],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> CapsuleStateChanged: ...
-@overload
-def make_event(
-    event_type: Literal["channel.test", EventType.CHANNEL_TEST],
-    *,
-    outcome: _OutcomeArg = ...,
-    now: _Now = ...,
-    seed: int | None = ...,
-    **overrides: Any,
-) -> ChannelTest: ...
+) -> E: ...
 @overload
 def make_event(
     event_type: str | EventType = ...,
@@ -243,7 +141,7 @@ def make_event(
 
 
 def make_event(
-    event_type: str | EventType = EventType.CAPSULE_PAUSE,
+    event_type: str | EventType | type[Event] = EventType.CAPSULE_PAUSE,
     *,
     outcome: _OutcomeArg = _DEFAULT,
     now: _Now = None,
@@ -252,21 +150,26 @@ def make_event(
 ) -> Event:
     """Build a realistic event of any type, as the typed class ``parse_event`` gives.
 
-    Each type gets the actor, resource and metadata Wrenn sends with it: a
-    system actor and ``reason="ttl_expired"`` for ``capsule.pause`` and
-    ``capsule.destroy``, a ``template`` for ``capsule.create``, a snapshot named
-    after its template, a host for ``host.*``, the fixed ``"test"`` ids of
-    ``channel.test``, ``from``/``to`` for ``capsule.state.changed``, a volume
-    ``name`` for ``volume.*``. Types from 0.1.x servers carry no outcome,
-    metadata or error. A type nobody knows gives a plain ``Event``.
+    Each type gets the actor, resource and metadata Wrenn sends with it (the
+    class's ``example``): a system actor and ``reason="ttl_expired"`` for
+    ``capsule.pause`` and ``capsule.destroy``, a ``template`` for
+    ``capsule.create``, a snapshot named after its template, a host for
+    ``host.*``, the fixed ``"test"`` ids of ``channel.test``, ``from``/``to``
+    for ``capsule.state.changed``, a volume ``name`` for ``volume.*``. Types
+    from 0.1.x servers carry no outcome, metadata or error. A type nobody
+    knows gives a plain ``Event``, with the actor and resource of the first
+    known type of its family (``capsule.*``, ``host.*``, ...), or a resource
+    named after its first segment.
 
-    Ids look like Wrenn's (``team-``, ``usr-``, ``key-``, ``sb-``, ``host-``
-    and 25 base36 characters) and are random, so two events never share a body
-    and never count as each other's redelivery; pass ``seed`` to get the same
-    ids every time.
+    Ids look like Wrenn's (``team-``, ``usr-``, ``key-``, ``sb-``, ``host-``,
+    ``vol-`` and 25 base36 characters) and are random, so two events never
+    share a body and never count as each other's redelivery; pass ``seed`` to
+    get the same ids every time.
 
     Args:
-        event_type: The wire string or ``EventType``.
+        event_type: An event class such as ``CapsulePause`` (the result is
+            typed as that class), or a wire string or ``EventType`` (typed as
+            ``Event``). Default ``capsule.pause``.
         outcome: Default ``"success"`` for types that carry an outcome and none
             for the others. ``"error"`` also sets a realistic ``error``.
         now: The event's ``timestamp``: an aware ``datetime``, POSIX seconds or
@@ -280,19 +183,48 @@ def make_event(
 
     Raises:
         InvalidPayload: An override does not fit the event model.
-        ConfigurationError: ``now`` is a naive ``datetime``.
+        ConfigurationError: ``now`` is a naive ``datetime``, or ``event_type``
+            is empty or a class without a type (``Event`` itself).
     """
-    kind = str(event_type)
+    kind = str(event_type.event_type if isinstance(event_type, type) else event_type)
     if not kind:
-        raise ConfigurationError("event_type must be a non-empty event type")
+        raise ConfigurationError("event_type must be a non-empty event type or an event class")
     if isinstance(outcome, _Default):
         outcome = Outcome.SUCCESS if _has_outcome(kind) else None
     data: dict[str, Any] = {"event": kind, "outcome": outcome, "timestamp": _moment(now)}
     data.update(_fields(kind, random.Random(seed)))
     if outcome == Outcome.ERROR:
-        data["error"] = _ERRORS.get(kind, _DEFAULT_ERROR)
+        data["error"] = EVENT_CLASSES.get(kind, Event).example.error
     data.update(overrides)
     return parse_event(data)
+
+
+class EventFactory(Protocol):
+    """The type of ``make_event`` and of the ``wrenn_event`` fixture.
+
+    An event class gives an event typed as that class; a string, ``Event``.
+    """
+
+    @overload
+    def __call__(
+        self,
+        event_type: type[E],
+        *,
+        outcome: _OutcomeArg = ...,
+        now: _Now = ...,
+        seed: int | None = ...,
+        **overrides: Any,
+    ) -> E: ...
+    @overload
+    def __call__(
+        self,
+        event_type: str | EventType = ...,
+        *,
+        outcome: _OutcomeArg = ...,
+        now: _Now = ...,
+        seed: int | None = ...,
+        **overrides: Any,
+    ) -> Event: ...
 
 
 # --- signing and delivering ------------------------------------------------
@@ -403,17 +335,19 @@ def deliver(
             clock.advance(spacing[min(attempt, len(spacing)) - 1])
         moment = None if clock is None else dt.datetime.fromtimestamp(clock(), _UTC)
         _, headers = signed_request(body, secret, timestamp=moment)
-        delivery_id, timestamp = headers[_headers.DELIVERY], headers[_headers.TIMESTAMP]
-        if isinstance(target, WebhookReceiver):
-            answer: Response = target.handle(body, headers)
-            result = DeliveryResult(answer.status_code, answer.body, delivery_id, timestamp, answer)
-        else:
-            reply = target.post(path, data=body, headers=headers)
-            result = DeliveryResult(
-                int(reply.status_code), _json_body(reply), delivery_id, timestamp, reply
-            )
-        results.append(result)
+        results.append(_attempt(target, body, headers, path))
     return results
+
+
+def _attempt(
+    target: WebhookReceiver | _Client, body: bytes, headers: dict[str, str], path: str
+) -> DeliveryResult:
+    delivery_id, timestamp = headers[_headers.DELIVERY], headers[_headers.TIMESTAMP]
+    if isinstance(target, WebhookReceiver):
+        answer: Response = target.handle(body, headers)
+        return DeliveryResult(answer.status_code, answer.body, delivery_id, timestamp, answer)
+    reply = target.post(path, data=body, headers=headers)
+    return DeliveryResult(int(reply.status_code), _json_body(reply), delivery_id, timestamp, reply)
 
 
 def _body(event_or_body: Event | bytes) -> bytes:

@@ -193,9 +193,14 @@ func specs() []spec {
 		{name: "channel.test", ev: with(base("channel.test", "", system, Resource{ID: "test", Type: "channel"}),
 			func(e *Event) { e.TeamID = "test" }), nilMetadata: true},
 
-		// Types and values the seed does not know.
-		{name: "unknown-type/volume.create", ev: base("volume.create", "success", user, Resource{ID: "vol-1", Type: "volume"}),
+		// Types newer servers send (not in the seed's model).
+		{name: "volume.create", ev: base("volume.create", "success", user, Resource{ID: "vol-1", Type: "volume"}),
 			md: pairs{{"name", "data"}}},
+		{name: "volume.delete/error", ev: with(base("volume.delete", "error", user, Resource{ID: "vol-1", Type: "volume"}),
+			func(e *Event) { e.Error = "volume is attached to a running capsule" }), md: pairs{{"name", "data"}}},
+
+		// Types and values the seed does not know.
+		{name: "unknown-type/widget.frobnicate", ev: base("widget.frobnicate", "success", user, Resource{ID: "widget-1", Type: "widget"})},
 		{name: "legacy-type/capsule.paused", ev: base("capsule.paused", "", user, Resource{ID: "cl-abc", Type: "sandbox"}),
 			nilMetadata: true},
 		{name: "unknown-outcome-and-actor-kind", ev: base("capsule.pause", "partial", Actor{Type: "service_account", ID: "sa-1"}, sandbox)},

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.conftest import event_body
 from wrenn_webhooks import Delivery, parse_event
-from wrenn_webhooks.inbox import SQLiteInbox
+from wrenn_webhooks.inbox import Inbox
 
 T0 = 1_780_000_000.0
 
@@ -23,7 +23,7 @@ def body_for(resource: str = "sb-1", n: int = 0, **fields: Any) -> bytes:
     return event_body(resource={"id": resource, "type": "sandbox"}, metadata=metadata, **fields)
 
 
-def put(inbox: SQLiteInbox, body: bytes, *, now: float = T0, delivery_id: str = "d-1") -> bool:
+def put(inbox: Inbox, body: bytes, *, now: float = T0, delivery_id: str = "d-1") -> bool:
     """Store ``body`` as the receiver does, signed a second before ``now``."""
     delivery = Delivery(delivery_id, datetime.fromtimestamp(now - 1, timezone.utc))
     key = hashlib.sha256(body).hexdigest()

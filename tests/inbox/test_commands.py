@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from tests.inbox import one_in_each_state
 from tests.servers import BIN, ROOT
 from wrenn_webhooks.cli import cli
+from wrenn_webhooks.cli.inbox import inbox
 from wrenn_webhooks.inbox import SQLiteInbox
-from wrenn_webhooks.inbox.commands import inbox
 from wrenn_webhooks.stores import SQLiteIdempotencyStore
 
 

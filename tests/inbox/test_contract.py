@@ -26,7 +26,7 @@ from tests.vectors import SECRET
 from wrenn_webhooks import Delivery, Event, WebhookReceiver
 from wrenn_webhooks.cli import cli
 from wrenn_webhooks.errors import ConfigurationError
-from wrenn_webhooks.inbox import InboxItem, SQLiteInbox, Worker
+from wrenn_webhooks.inbox import Inbox, InboxItem, SQLiteInbox, Worker
 
 LEASE = 30.0
 
@@ -158,6 +158,10 @@ def claim_one(inbox: Any, now: float, worker: str = "w1") -> InboxItem:
 
 def resources(items: list[InboxItem]) -> list[str]:
     return [item.resource_id for item in items]
+
+
+def test_every_backend_is_an_inbox(inbox: Any) -> None:
+    assert isinstance(inbox, Inbox)  # every method a receiver and a worker call
 
 
 class TestPut:

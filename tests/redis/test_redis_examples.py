@@ -17,8 +17,8 @@ from tests.conftest import event_body
 from tests.servers import ROOT
 from tests.vectors import SECRET
 from wrenn_webhooks import sign
+from wrenn_webhooks.cli.inbox import inbox
 from wrenn_webhooks.inbox import Worker
-from wrenn_webhooks.inbox.commands import inbox
 
 PAGE = ROOT / "docs" / "redis.md"
 

@@ -44,7 +44,7 @@ def test_records_expire_in_redis_after_the_ttl(
     store: RedisIdempotencyStore, redis_client: redis.Redis
 ) -> None:
     store.claim("k", now=T0, lease=30)
-    store.complete("k", "app.audit", now=T0)
+    store.complete_handler("k", "app.audit", now=T0)
     assert 59_000 < redis_client.pttl("wrenn:idem:k") <= 60_000
     assert redis_client.hget("wrenn:idem:k", "c:app.audit") == b"1"
 

@@ -60,7 +60,7 @@ def test_first_claim_is_new_then_busy_while_leased(store: IdempotencyStore) -> N
 
 def test_expired_lease_gives_retry_with_completed_kept(store: IdempotencyStore) -> None:
     store.claim(KEY, now=T0, lease=LEASE)
-    store.complete(KEY, "audit", now=T0 + 1)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
     assert store.claim(KEY, now=T0 + 10, lease=LEASE) == Claim(
         ClaimState.BUSY, frozenset({"audit"})
     )
@@ -70,41 +70,71 @@ def test_expired_lease_gives_retry_with_completed_kept(store: IdempotencyStore) 
     assert store.claim(KEY, now=T0 + LEASE + 1, lease=LEASE).state is ClaimState.BUSY
 
 
-def test_release_not_done_allows_retry_with_completed_handlers(store: IdempotencyStore) -> None:
+def test_release_allows_retry_with_completed_handlers(store: IdempotencyStore) -> None:
     store.claim(KEY, now=T0, lease=LEASE)
-    store.complete(KEY, "audit", now=T0 + 1)
-    store.complete(KEY, "notify", now=T0 + 1)
-    store.complete(KEY, "audit", now=T0 + 1)
-    store.release(KEY, done=False, now=T0 + 2)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
+    store.complete_handler(KEY, "notify", now=T0 + 1)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
+    store.release(KEY, now=T0 + 2)
     retry = store.claim(KEY, now=T0 + 3, lease=LEASE)
     assert retry == Claim(ClaimState.RETRY, frozenset({"audit", "notify"}))
 
 
-def test_release_done_answers_done(store: IdempotencyStore) -> None:
+def test_finish_answers_done(store: IdempotencyStore) -> None:
     store.claim(KEY, now=T0, lease=LEASE)
-    store.complete(KEY, "audit", now=T0 + 1)
-    store.release(KEY, done=True, now=T0 + 2)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
+    store.finish(KEY, now=T0 + 2)
     assert store.claim(KEY, now=T0 + 3, lease=LEASE) == Claim(ClaimState.DONE, frozenset({"audit"}))
     assert store.claim(KEY, now=T0 + 2 + TTL - 1, lease=LEASE).state is ClaimState.DONE
 
 
-def test_record_expires_after_ttl(store: IdempotencyStore) -> None:
+def test_finished_record_expires_after_ttl(store: IdempotencyStore) -> None:
     store.claim(KEY, now=T0, lease=LEASE)
-    store.complete(KEY, "audit", now=T0 + 1)
-    store.release(KEY, done=True, now=T0 + 2)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
+    store.finish(KEY, now=T0 + 2)
     assert store.claim(KEY, now=T0 + 2 + TTL, lease=LEASE) == Claim(ClaimState.NEW)
 
 
-def test_unreleased_record_expires_after_ttl(store: IdempotencyStore) -> None:
+def test_unfinished_record_expires_after_ttl(store: IdempotencyStore) -> None:
     store.claim(KEY, now=T0, lease=LEASE)
-    store.complete(KEY, "audit", now=T0 + 1)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
     assert store.claim(KEY, now=T0 + 1 + TTL, lease=LEASE) == Claim(ClaimState.NEW)
 
 
-def test_complete_and_release_of_unknown_key_do_nothing(store: IdempotencyStore) -> None:
-    store.complete(KEY, "audit", now=T0)
-    store.release(KEY, done=True, now=T0)
+def test_complete_handler_finish_and_release_of_unknown_key_do_nothing(
+    store: IdempotencyStore,
+) -> None:
+    store.complete_handler(KEY, "audit", now=T0)
+    store.finish(KEY, now=T0)
+    store.release(KEY, now=T0)
     assert store.claim(KEY, now=T0, lease=LEASE) == Claim(ClaimState.NEW)
+
+
+def test_release_without_completed_handlers_gives_a_bare_retry(store: IdempotencyStore) -> None:
+    store.claim(KEY, now=T0, lease=LEASE)
+    store.release(KEY, now=T0 + 1)
+    assert store.claim(KEY, now=T0 + 2, lease=LEASE) == Claim(ClaimState.RETRY)
+    assert store.claim(KEY, now=T0 + 3, lease=LEASE) == Claim(ClaimState.BUSY)  # leased again
+
+
+def test_finish_after_a_retry_answers_done_with_every_completed_handler(
+    store: IdempotencyStore,
+) -> None:
+    store.claim(KEY, now=T0, lease=LEASE)
+    store.complete_handler(KEY, "audit", now=T0 + 1)
+    store.release(KEY, now=T0 + 2)
+    store.claim(KEY, now=T0 + 3, lease=LEASE)
+    store.complete_handler(KEY, "notify", now=T0 + 4)
+    store.finish(KEY, now=T0 + 5)
+    assert store.claim(KEY, now=T0 + 6, lease=LEASE) == Claim(
+        ClaimState.DONE, frozenset({"audit", "notify"})
+    )
+
+
+def test_finish_without_completed_handlers_answers_done(store: IdempotencyStore) -> None:
+    store.claim(KEY, now=T0, lease=LEASE)
+    store.finish(KEY, now=T0 + 1)
+    assert store.claim(KEY, now=T0 + 2, lease=LEASE) == Claim(ClaimState.DONE)
 
 
 def test_concurrent_claims_on_one_key_give_exactly_one_new(store: IdempotencyStore) -> None:
@@ -125,7 +155,7 @@ def test_many_distinct_keys_are_independent(store: IdempotencyStore) -> None:
     keys = [key(f'{{"n":{n}}}'.encode()) for n in range(500)]
     assert all(store.claim(k, now=T0, lease=LEASE).state is ClaimState.NEW for k in keys)
     for k in keys[::2]:
-        store.release(k, done=True, now=T0 + 1)
+        store.finish(k, now=T0 + 1)
     states = [store.claim(k, now=T0 + 2, lease=LEASE).state for k in keys]
     assert states[::2] == [ClaimState.DONE] * 250
     assert states[1::2] == [ClaimState.BUSY] * 250

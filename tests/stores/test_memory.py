@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
+from collections.abc import Iterator
 
-from wrenn_webhooks.stores import ClaimState, MemoryIdempotencyStore
+import pytest
+
+from wrenn_webhooks.stores import Claim, ClaimState, MemoryIdempotencyStore
 
 LEASE = 30.0
 
@@ -13,7 +17,7 @@ LEASE = 30.0
 def _handled(store: MemoryIdempotencyStore, key: str, now: float) -> ClaimState:
     state = store.claim(key, now=now, lease=LEASE).state
     if state is ClaimState.NEW:
-        store.release(key, done=True, now=now)
+        store.finish(key, now=now)
     return state
 
 
@@ -85,12 +89,12 @@ def test_records_add_nothing_for_the_garbage_collector_to_walk() -> None:
 def test_completed_handlers_are_kept_until_the_record_expires() -> None:
     store = MemoryIdempotencyStore()
     assert store.claim("k", now=1000.0, lease=LEASE).state is ClaimState.NEW
-    store.complete("k", "audit", now=1000.0)
-    store.release("k", done=False, now=1000.0)
+    store.complete_handler("k", "audit", now=1000.0)
+    store.release("k", now=1000.0)
     retry = store.claim("k", now=1001.0, lease=LEASE)
     assert (retry.state, retry.completed) == (ClaimState.RETRY, frozenset({"audit"}))
-    store.complete("k", "billing", now=1001.0)
-    store.release("k", done=True, now=1001.0)
+    store.complete_handler("k", "billing", now=1001.0)
+    store.finish("k", now=1001.0)
     done = store.claim("k", now=1002.0, lease=LEASE)
     assert (done.state, done.completed) == (ClaimState.DONE, frozenset({"audit", "billing"}))
     assert store.claim("k", now=1002.0 + store.ttl, lease=LEASE).state is ClaimState.NEW
@@ -105,6 +109,15 @@ def test_an_expired_record_not_dropped_yet_counts_as_gone() -> None:
     assert store.claim("b", now=1064.7, lease=LEASE).state is ClaimState.NEW
     assert len(store) == 2
     assert store.claim("b", now=1064.8, lease=LEASE).state is ClaimState.BUSY
+
+
+@pytest.fixture
+def switch_often() -> Iterator[None]:
+    """Let threads switch every 10 µs instead of every 5 ms, so races happen often."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(interval)
 
 
 def _race(store: MemoryIdempotencyStore, keys: int, threads: int, now: float = 1000.0) -> list[str]:
@@ -127,22 +140,77 @@ def _race(store: MemoryIdempotencyStore, keys: int, threads: int, now: float = 1
     return news
 
 
-def test_racing_threads_get_each_key_new_exactly_once() -> None:
+def test_racing_threads_get_each_key_new_exactly_once(switch_often: None) -> None:
     news = _race(MemoryIdempotencyStore(), keys=2_000, threads=8)
     assert sorted(news) == sorted(f"k{n}" for n in range(2_000))
 
 
-def test_racing_threads_past_the_bound_keep_it() -> None:
+def test_racing_threads_past_the_bound_keep_it(switch_often: None) -> None:
     store = MemoryIdempotencyStore(max_entries=50)
     news = _race(store, keys=100, threads=8)
     assert len(store) <= 50
     assert set(news) == {f"k{n}" for n in range(100)}  # each new at least once
 
 
-def test_racing_threads_get_each_expired_key_new_exactly_once() -> None:
+def test_racing_threads_get_each_expired_key_new_exactly_once(switch_often: None) -> None:
     store = MemoryIdempotencyStore(ttl=10.0)
     for number in range(2_000):
         _handled(store, f"k{number}", now=1000.0)
     news = _race(store, keys=2_000, threads=8, now=1020.0)  # every record expired
     assert sorted(news) == sorted(f"k{n}" for n in range(2_000))
     assert len(store) == 2_000
+
+
+def _claim_at_once(store: MemoryIdempotencyStore, key: str, threads: int) -> list[ClaimState]:
+    """``threads`` threads claim ``key`` at the same moment; return their answers."""
+    answers: list[ClaimState] = []
+    start = threading.Barrier(threads)
+
+    def work() -> None:
+        start.wait()
+        answers.append(store.claim(key, now=1000.0, lease=LEASE).state)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return answers
+
+
+def test_many_threads_claiming_one_fresh_key_get_exactly_one_new(switch_often: None) -> None:
+    # claim()'s lock-free setdefault, over and over on keys never seen.
+    store = MemoryIdempotencyStore()
+    for number in range(200):
+        answers = _claim_at_once(store, f"{number:064x}", threads=16)
+        assert answers.count(ClaimState.NEW) == 1
+        assert answers.count(ClaimState.BUSY) == 15
+
+
+def test_concurrent_claims_finishes_and_sweeps_lose_no_record(switch_often: None) -> None:
+    # Lock-free claims and finishes while sweeps delete expired records under the lock.
+    store = MemoryIdempotencyStore(ttl=10.0)  # sweeps at most every 10 / 64 s
+    for number in range(20_000):  # expiring from 1010 to 1021.9: swept during the race
+        _handled(store, f"old{number}", now=1000.0 + number * 0.0006)
+    threads, own, shared = 8, 1_000, [f"shared{n}" for n in range(300)]
+    news: list[str] = []
+    start = threading.Barrier(threads)
+
+    def work(thread: int) -> None:
+        start.wait()
+        for number in range(own):
+            now = 1020.0 + number / own  # 1020 to 1021: several sweeps
+            for key in (f"t{thread}-{number}", shared[(number + thread * 37) % len(shared)]):
+                if store.claim(key, now=now, lease=LEASE).state is ClaimState.NEW:
+                    news.append(key)  # list.append is atomic
+                    store.finish(key, now=now)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    made = [f"t{t}-{n}" for t in range(threads) for n in range(own)] + shared
+    assert sorted(news) == sorted(made)  # each new exactly once, each thread's own key new
+    assert all(store.claim(k, now=1021.5, lease=LEASE) == Claim(ClaimState.DONE) for k in made)
+    assert len(store) < 20_000 + len(made)  # the sweeps dropped expired records meanwhile

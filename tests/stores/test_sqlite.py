@@ -74,8 +74,8 @@ def test_records_persist_across_instances(tmp_path: Path) -> None:
     path = tmp_path / "idem.db"
     first = SQLiteIdempotencyStore(path)
     first.claim(KEYS[0], now=T0, lease=LEASE)
-    first.complete(KEYS[0], "audit", now=T0)
-    first.release(KEYS[0], done=True, now=T0)
+    first.complete_handler(KEYS[0], "audit", now=T0)
+    first.finish(KEYS[0], now=T0)
     first.claim(KEYS[1], now=T0, lease=LEASE)
     first.close()
     second = SQLiteIdempotencyStore(path)

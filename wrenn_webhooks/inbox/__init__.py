@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Inbox
-from .sqlite import InboxItem, SQLiteInbox
+from .base import Inbox, InboxItem
+from .sqlite import SQLiteInbox
 from .worker import Worker
 
 __all__ = ["Inbox", "InboxItem", "SQLiteInbox", "Worker"]

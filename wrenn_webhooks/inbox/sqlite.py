@@ -12,25 +12,19 @@ import math
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._sqlite import SQLiteFile
 from ..errors import ConfigurationError
+from .base import DEFAULT_RETRY_DELAYS, WORKER_DIED, Inbox, InboxItem, Status
 
 if TYPE_CHECKING:
     from ..events import Event
     from ..signature import Delivery
 
-__all__ = ["DEFAULT_RETRY_DELAYS", "InboxItem", "SQLiteInbox", "Status"]
+# InboxItem lives in .base; it is re-exported here only for modules not yet moved to .base.
+__all__ = ["InboxItem", "SQLiteInbox"]
 
-DEFAULT_RETRY_DELAYS = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0)
-"""Seconds before each retry of a failed event: seven attempts over about 8.6 hours."""
-
-Status = Literal["pending", "done", "dead"]
-"""Where an event stands: waiting or in flight, handled, or given up on."""
-
-_WORKER_DIED = "the worker handling it stopped before finishing, on every attempt"
 _SCHEMA_VERSION = 1
 _SCHEMA = (
     "CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,"
@@ -68,54 +62,8 @@ _BUSY_TIMEOUT = 5.0
 """Seconds to wait for another writer; well inside Wrenn's 10 s request timeout."""
 
 
-@dataclass(frozen=True)
-class InboxItem:
-    """One stored event and where it stands.
-
-    Attributes:
-        id: The inbox's number for it, in order of arrival.
-        key: SHA-256 hex of the body; Wrenn's redeliveries share it.
-        body: The raw body, exactly as signed.
-        event_type: The ``event`` field, such as ``"capsule.pause"``.
-        resource_id: The ``resource.id`` field (the ordering key).
-        delivery_id: The ``X-Wrenn-Delivery`` of the attempt that stored it.
-        signed_at: The signed ``X-Wrenn-Timestamp``, POSIX seconds.
-        received_at: When the receiver stored it, POSIX seconds.
-        status: ``"pending"`` (waiting, retrying or in flight), ``"done"`` or ``"dead"``.
-        attempts: Attempts that ended without finishing: failed, or abandoned by a
-            worker whose lease expired.
-        completed: Names of the handlers that completed; they never run again.
-        last_errors: The last error of each handler still failing.
-        next_attempt_at: When it is due, for a pending item; else ``None``.
-        lease_owner: The worker holding or last holding its lease, if any.
-        lease_until: When the current lease expires; ``None`` if not leased.
-        finished_at: When it was done or dead-lettered; else ``None``.
-    """
-
-    id: int
-    key: str
-    body: bytes
-    event_type: str
-    resource_id: str
-    delivery_id: str | None
-    signed_at: float
-    received_at: float
-    status: Status
-    attempts: int
-    completed: frozenset[str]
-    last_errors: Mapping[str, str]
-    next_attempt_at: float | None
-    lease_owner: str | None
-    lease_until: float | None
-    finished_at: float | None
-
-    @property
-    def failed(self) -> bool:
-        """Pending after at least one unsuccessful attempt."""
-        return self.status == "pending" and self.attempts > 0
-
-
-def _item(row: Sequence[Any]) -> InboxItem:
+def _item_from_row(row: Sequence[Any]) -> InboxItem:
+    """An ``InboxItem`` from a row of ``_COLUMNS``."""
     status: Status = row[8]
     return InboxItem(
         id=row[0],
@@ -249,7 +197,7 @@ class SQLiteInbox(SQLiteFile):
                 " finished_at = ?, last_errors = json_set(last_errors, '$.\"(worker)\"', ?)"
                 " WHERE status = 'pending' AND lease_until > 0 AND lease_until <= ?"
                 " AND attempts >= ?",
-                (now, _WORKER_DIED, now, len(self.retry_delays)),
+                (now, WORKER_DIED, now, len(self.retry_delays)),
             )
             ids = [
                 row[0]
@@ -271,7 +219,7 @@ class SQLiteInbox(SQLiteFile):
                 (worker_id, now + self.lease, *ids),
             )
             rows = conn.execute(f"SELECT {_COLUMNS} FROM inbox WHERE id IN ({marks})", ids)
-            return sorted((_item(row) for row in rows), key=lambda item: item.id)
+            return sorted((_item_from_row(row) for row in rows), key=lambda item: item.id)
 
     def complete_handler(self, item_id: int, name: str, *, now: float) -> None:
         """Record at once that handler ``name`` completed, and renew the lease."""
@@ -378,13 +326,13 @@ class SQLiteInbox(SQLiteFile):
                 f"SELECT {_COLUMNS} FROM inbox {_LIST_FILTERS[status]} ORDER BY id LIMIT ?",
                 (limit,),
             )
-            return [_item(row) for row in rows]
+            return [_item_from_row(row) for row in rows]
 
     def get(self, item_id: int) -> InboxItem | None:
         """One item, or ``None`` if there is no such item (or it was purged)."""
         with self._transaction() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM inbox WHERE id = ?", (item_id,)).fetchone()
-            return None if row is None else _item(row)
+            return None if row is None else _item_from_row(row)
 
     def retry(self, item_id: int) -> bool:
         """Make a pending or dead item due at once.
@@ -430,3 +378,7 @@ class SQLiteInbox(SQLiteFile):
             "DELETE FROM inbox WHERE status = 'done' AND finished_at <= ?", (before,)
         )
         return cursor.rowcount
+
+
+if TYPE_CHECKING:  # mypy checks that SQLiteInbox has every method of the protocol
+    _IS_AN_INBOX: type[Inbox] = SQLiteInbox

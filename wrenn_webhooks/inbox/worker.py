@@ -7,38 +7,25 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, StoreError, WrennWebhookError
 from ..events import parse_event
 from ..signature import Delivery
-from .sqlite import InboxItem
+from .base import Inbox, InboxItem
 
 if TYPE_CHECKING:
     from ..receiver import WebhookReceiver
 
-__all__ = ["Worker", "WorkerInbox"]
+__all__ = ["Worker"]
 
 logger = logging.getLogger("wrenn_webhooks.inbox")
 
 _MAX_ERROR = 500
 """Characters of a handler's error kept in the inbox."""
-
-
-@runtime_checkable
-class WorkerInbox(Protocol):
-    """What a ``Worker`` needs of an inbox; ``SQLiteInbox`` documents each method."""
-
-    def claim(self, worker_id: str, *, now: float, limit: int = 1) -> list[InboxItem]: ...
-    def complete_handler(self, item_id: int, name: str, *, now: float) -> None: ...
-    def finish(self, item_id: int, *, now: float) -> None: ...
-    def fail(
-        self, item_id: int, errors: Mapping[str, str], *, now: float, final: bool = False
-    ) -> None: ...
-    def release(self, item_id: int) -> None: ...
 
 
 class Worker:
@@ -49,7 +36,7 @@ class Worker:
     running handler finish and gives the rest of the batch back.
 
     Args:
-        receiver: The receiver whose handlers run (``receiver.routes_for``).
+        receiver: The receiver whose ``dispatcher`` runs the handlers.
         inbox: Where events wait; default ``receiver.inbox``.
         worker_id: Names this worker in leases; default host, process id and a random tag.
         poll_interval: Seconds to wait when nothing is due, or after a store error.
@@ -66,7 +53,7 @@ class Worker:
         self,
         receiver: WebhookReceiver,
         *,
-        inbox: WorkerInbox | None = None,
+        inbox: Inbox | None = None,
         worker_id: str | None = None,
         poll_interval: float = 0.5,
         batch: int = 10,
@@ -79,12 +66,14 @@ class Worker:
                 "the receiver has no inbox: create it with"
                 " WebhookReceiver(..., inbox=SQLiteInbox(path))"
             )
-        if not isinstance(source, WorkerInbox):
-            raise ConfigurationError(f"{source!r} cannot be used by a worker: it has no claim()")
+        if not isinstance(source, Inbox):
+            raise ConfigurationError(
+                f"{source!r} cannot be used by a worker: it lacks methods of the Inbox protocol"
+            )
         if not poll_interval > 0 or batch < 1:
             raise ConfigurationError("poll_interval must be positive and batch at least 1")
         self.receiver = receiver
-        self.inbox: WorkerInbox = source
+        self.inbox: Inbox = source
         self.worker_id = worker_id or (
             f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         )
@@ -106,11 +95,15 @@ class Worker:
         Stop it with ``stop()`` and ``join()``. ``options`` are those of ``Worker``.
         """
         worker = cls(receiver, **options)
-        worker._thread = threading.Thread(
-            target=worker.run, name=f"wrenn-webhooks-worker-{worker.worker_id}", daemon=True
-        )
-        worker._thread.start()
+        worker.start()
         return worker
+
+    def start(self) -> None:
+        """Run this worker on a daemon thread of this process; ``stop()`` and ``join()`` end it."""
+        self._thread = threading.Thread(
+            target=self.run, name=f"wrenn-webhooks-worker-{self.worker_id}", daemon=True
+        )
+        self._thread.start()
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Handle events until ``stop`` is set or ``stop()`` is called.
@@ -176,25 +169,20 @@ class Worker:
             datetime.fromtimestamp(item.signed_at, timezone.utc),
             redelivery=item.attempts > 0,
         )
-        routes = self.receiver.routes_for(event)
+        dispatcher = self.receiver.dispatcher
+        several = len(dispatcher.routes_for(event)) > 1
 
         def completed(name: str) -> None:
-            if len(routes) > 1:  # with one handler, finish() says it all
+            if several:  # with one handler, finish() says it all
                 self.inbox.complete_handler(item.id, name, now=self.clock())
 
-        errors: dict[str, str] = {}
-        stopped = False
-        for index, route in enumerate(routes):
-            if index and self._stop.is_set():  # between two handlers: stop here
-                stopped = True
-                break
-            for name, error in self.receiver.run_handlers(
-                event, delivery, (route,), item.completed, completed
-            ):
-                errors[name] = _short(f"{type(error).__name__}: {error}")
-        if errors:
+        result = dispatcher.dispatch(
+            event, delivery, skip=item.completed, completed=completed, stop=self._stop.is_set
+        )
+        if result.failures:
+            errors = {name: _short(f"{type(exc).__name__}: {exc}") for name, exc in result.failures}
             self.inbox.fail(item.id, errors, now=self.clock())
-        elif stopped:  # completed handlers are recorded; the others run later
+        elif result.stopped:  # completed handlers are recorded; the others run later
             self.inbox.release(item.id)
         else:
             self.inbox.finish(item.id, now=self.clock())

@@ -1,9 +1,10 @@
-"""What the Redis store and inbox share: the client, its description, the error boundary."""
+"""What the Redis store and inbox share: the client, where it connects, the error boundary, Lua."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 
 import redis
 
@@ -38,7 +39,7 @@ def connect(url_or_client: str | redis.Redis) -> tuple[redis.Redis, bool]:
     return client, owned
 
 
-def describe(client: redis.Redis) -> str:
+def redis_location(client: redis.Redis) -> str:
     """Where ``client`` connects, as a URL without credentials."""
     pool = client.connection_pool
     options = pool.connection_kwargs
@@ -57,3 +58,15 @@ def translated(what: str) -> Iterator[None]:
     except redis.RedisError as exc:
         reason = str(exc) or type(exc).__name__
         raise StoreError(f"{what} unavailable: {reason}") from exc
+
+
+def read_lua(name: str) -> str:
+    """The text of the Lua script ``lua/<name>.lua`` beside this module, such as ``"inbox/claim"``.
+
+    The scripts ship in the wheel as package data; ``importlib.resources`` finds them
+    in a zip or an unpacked install alike.
+    """
+    script = files("wrenn_webhooks.redis") / "lua"
+    for part in f"{name}.lua".split("/"):
+        script = script / part
+    return script.read_text(encoding="utf-8")

@@ -49,20 +49,29 @@ class IdempotencyStore(Protocol):
 
     Every method must be atomic with respect to every other caller of the same
     store (threads, and processes where the backend is shared). Backends raise
-    ``StoreError`` for any failure of their own.
+    ``StoreError`` for any failure of their own. ``complete_handler``,
+    ``finish`` and ``release`` of a key without a record do nothing.
     """
 
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
         """Take a lease on ``key`` unless one is held or the key is done.
 
-        On ``NEW`` and ``RETRY`` the caller holds the lease until ``now + lease``.
+        On ``NEW`` and ``RETRY`` the caller holds the lease until ``now + lease``,
+        and ends it with ``finish`` or ``release``.
         """
         ...
 
-    def complete(self, key: str, handler: str, *, now: float) -> None:
-        """Record that ``handler`` completed for ``key`` (durably, at once)."""
+    def complete_handler(self, key: str, handler: str, *, now: float) -> None:
+        """Record that ``handler`` completed for ``key``, durably, at once."""
         ...
 
-    def release(self, key: str, *, done: bool, now: float) -> None:
-        """End the caller's lease; ``done`` marks every handler as complete."""
+    def finish(self, key: str, *, now: float) -> None:
+        """End the caller's lease and mark every handler complete: claims get ``DONE``."""
+        ...
+
+    def release(self, key: str, *, now: float) -> None:
+        """End the caller's lease without finishing: the next claim gets ``RETRY``.
+
+        Handlers recorded by ``complete_handler`` stay recorded.
+        """
         ...

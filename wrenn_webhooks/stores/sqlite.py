@@ -83,7 +83,7 @@ class SQLiteIdempotencyStore(SQLiteFile):
             )
             return Claim(state, completed)
 
-    def complete(self, key: str, handler: str, *, now: float) -> None:
+    def complete_handler(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
         with self._transaction() as conn:
             row = conn.execute("SELECT completed FROM records WHERE key = ?", (key,)).fetchone()
@@ -94,8 +94,15 @@ class SQLiteIdempotencyStore(SQLiteFile):
                     (json.dumps(completed), now + self.ttl, key),
                 )
 
-    def release(self, key: str, *, done: bool, now: float) -> None:
-        """End the lease on ``key``; ``done`` marks it finished."""
+    def finish(self, key: str, *, now: float) -> None:
+        """End the lease on ``key`` and mark every handler complete."""
+        self._end_lease(key, done=True, now=now)
+
+    def release(self, key: str, *, now: float) -> None:
+        """End the lease on ``key`` without finishing: the next claim gets ``RETRY``."""
+        self._end_lease(key, done=False, now=now)
+
+    def _end_lease(self, key: str, *, done: bool, now: float) -> None:
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE records SET lease_until = 0, done = ?, expires = ? WHERE key = ?",

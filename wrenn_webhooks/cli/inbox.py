@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import click
 
 from ..errors import WrennWebhookError
+from ..inbox import InboxItem, SQLiteInbox, Worker
 from ..receiver import WebhookReceiver
-from .sqlite import InboxItem, SQLiteInbox
-from .worker import Worker
 
 if TYPE_CHECKING:
     from ..redis import RedisInbox

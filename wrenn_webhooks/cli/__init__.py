@@ -2,7 +2,8 @@
 
 ``send`` delivers events exactly as Wrenn's Go sender does, ``serve`` is a
 local receiver that prints what arrives, ``verify`` checks a captured request,
-``events`` lists the event types, ``secret`` makes a new secret.
+``events`` lists the event types, ``secret`` makes a new secret. ``worker`` and
+``inbox`` (in ``wrenn_webhooks.cli.inbox``) run workers and operate an inbox.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, _headers
-from .encoding import encode_event, format_event_time
-from .errors import SignatureError, WrennWebhookError
-from .events import EVENT_CLASSES, LEGACY_EVENT_TYPES, NEWER_EVENT_TYPES, Event, parse_event
-from .signature import DEFAULT_TOLERANCE, parse_timestamp, sign, verify
+from .. import __version__, _headers
+from ..encoding import encode_event, format_event_time
+from ..errors import SignatureError, WrennWebhookError
+from ..events import EVENT_CLASSES, LEGACY_EVENT_TYPES, Event, EventType, parse_event
+from ..signature import DEFAULT_TOLERANCE, parse_timestamp, sign, verify
+from . import inbox as inbox_commands
 
 __all__ = ["cli", "main"]
 
@@ -103,6 +105,53 @@ def post_like_wrenn(
         connection.close()
 
 
+def _event_overrides(
+    event_type: str,
+    outcome: str | None,
+    metadata: tuple[str, ...],
+    error_message: str | None,
+    team_id: str | None,
+) -> dict[str, Any]:
+    """The fields ``send`` gives each event it builds; usage errors for those that do not fit."""
+    cls = EVENT_CLASSES.get(event_type)
+    if error_message is not None and outcome == "success":
+        raise click.UsageError("--error goes with --outcome error")
+    if (outcome or error_message is not None) and cls is not None and not cls.has_outcome:
+        raise click.UsageError(f"{event_type} events carry no outcome or error")
+    if error_message is not None:
+        outcome = "error"
+    overrides: dict[str, Any] = {}
+    if metadata:
+        overrides["metadata"] = _metadata(metadata)
+    if team_id is not None:
+        overrides["team_id"] = team_id
+    if outcome is not None:
+        overrides["outcome"] = outcome
+    return overrides
+
+
+def _deliver(
+    url: str,
+    body: bytes,
+    secret: str,
+    *,
+    name: str,
+    delays: tuple[float, ...],
+    timeout: float,
+) -> bool:
+    """Post ``body`` after each of ``delays`` until an answer is 2xx; ``False`` if none was."""
+    for attempt, delay in enumerate(delays, start=1):
+        if delay:
+            click.echo(f"  retrying in {delay:g} s")
+            time.sleep(delay)
+        headers = sign(body, secret)
+        status, description = post_like_wrenn(url, body, headers, timeout=timeout)
+        click.echo(f"{name} attempt {attempt}: {description}")
+        if status is not None and 200 <= status < 300:
+            return True
+    return False
+
+
 @cli.command()
 @click.argument("url")
 @_secret_option
@@ -177,23 +226,11 @@ def send(
     Same JSON bytes as Go's encoding/json, same headers, a 10 s timeout, no
     redirects followed. Every attempt is signed afresh with a new delivery id.
     """
-    from .testing import make_event
+    from ..testing import make_event
 
-    cls = EVENT_CLASSES.get(event_type)
-    if error_message is not None and outcome == "success":
-        raise click.UsageError("--error goes with --outcome error")
-    if (outcome or error_message is not None) and cls is not None and not cls.has_outcome:
-        raise click.UsageError(f"{event_type} events carry no outcome or error")
-    if error_message is not None:
-        outcome = "error"
+    overrides = _event_overrides(event_type, outcome, metadata, error_message, team_id)
     fixed_body = body_file.read() if body_file is not None else None
-    overrides: dict[str, Any] = {}
-    if metadata:
-        overrides["metadata"] = _metadata(metadata)
-    if team_id is not None:
-        overrides["team_id"] = team_id
-    if outcome is not None:
-        overrides["outcome"] = outcome
+    delays = (0.0, *retry_delays) if retry else (0.0,)
     failed = 0
     for number in range(1, count + 1):
         if fixed_body is not None:
@@ -203,18 +240,8 @@ def send(
             if error_message is not None:
                 event = event.model_copy(update={"error": error_message})
             body, label = encode_event(event), f"{event.event} {event.outcome or ''}".strip()
-        delays = (0.0, *retry_delays) if retry else (0.0,)
-        for attempt, delay in enumerate(delays, start=1):
-            if delay:
-                click.echo(f"  retrying in {delay:g} s")
-                time.sleep(delay)
-            headers = sign(body, secret)
-            status, description = post_like_wrenn(url, body, headers, timeout=timeout)
-            prefix = f"event {number}/{count} ({label}) attempt {attempt}"
-            click.echo(f"{prefix}: {description}")
-            if status is not None and 200 <= status < 300:
-                break
-        else:
+        name = f"event {number}/{count} ({label})"
+        if not _deliver(url, body, secret, name=name, delays=delays, timeout=timeout):
             failed += 1
     if failed:
         raise click.ClickException(f"{failed} of {count} events were not accepted")
@@ -223,7 +250,7 @@ def send(
 # --- serve ------------------------------------------------------------------
 
 
-def describe(event: Event, delivery_id: str | None = None) -> str:
+def describe_event(event: Event, delivery_id: str | None = None) -> str:
     """Render an event as a readable block of text."""
     actor = event.actor
     who = " ".join(str(part) for part in (actor.type, actor.id, actor.name) if part)
@@ -263,15 +290,15 @@ def serve(host: str, port: int, path: str, secret: str) -> None:
     from flask import Flask
     from werkzeug.serving import make_server
 
-    from .flask import blueprint, delivery_rejected
-    from .receiver import Response, WebhookReceiver
-    from .signature import Delivery
+    from ..flask import blueprint, delivery_rejected
+    from ..receiver import Response, WebhookReceiver
+    from ..signature import Delivery
 
     receiver = WebhookReceiver(secret)
 
     @receiver.on("*")
     def show(event: Event, delivery: Delivery) -> None:
-        click.echo(describe(event, delivery.delivery_id))
+        click.echo(describe_event(event, delivery.delivery_id))
 
     path = "/" + path.strip("/")
     app = Flask("wrenn_webhooks.serve")
@@ -332,7 +359,7 @@ def verify_command(
     except WrennWebhookError as exc:
         click.echo(f"but the body is not a valid event: {exc}")
     else:
-        click.echo(describe(event))
+        click.echo(describe_event(event))
 
 
 # --- events and secret ------------------------------------------------------
@@ -349,22 +376,22 @@ def events(as_json: bool) -> None:
             cls.resource_type,
             list(cls.metadata_keys),
             cls.subscribable,
+            list(EventType(kind).older_names),
         )
         for kind, cls in EVENT_CLASSES.items()
     ]
     if as_json:
-        fields = ("event", "outcomes", "resource", "metadata", "subscribable")
+        fields = ("event", "outcomes", "resource", "metadata", "subscribable", "older_names")
         click.echo(json.dumps([dict(zip(fields, row, strict=True)) for row in rows], indent=2))
         return
     click.echo(f"{'EVENT':<26} {'OUTCOME':<14} {'RESOURCE':<9} {'METADATA':<16} WEBHOOKS")
-    for kind, outcomes, resource, keys, subscribable in rows:
+    for kind, outcomes, resource, keys, subscribable, _ in rows:
         outcome = "/".join(outcomes) if outcomes else "-"
         click.echo(
             f"{kind:<26} {outcome:<14} {resource:<9} {','.join(keys) or '-':<16} "
             f"{'yes' if subscribable else 'no'}"
         )
-    click.echo(f"\nFrom newer servers (parsed as Event): {', '.join(sorted(NEWER_EVENT_TYPES))}")
-    click.echo(f"From 0.1.x servers (parsed as Event): {', '.join(sorted(LEGACY_EVENT_TYPES))}")
+    click.echo(f"\nFrom 0.1.x servers (parsed as Event): {', '.join(sorted(LEGACY_EVENT_TYPES))}")
 
 
 @cli.command()
@@ -373,10 +400,8 @@ def secret() -> None:
     click.echo(_secrets.token_hex(32))
 
 
-from .inbox.commands import inbox, worker  # noqa: E402 - they live with the inbox
-
-cli.add_command(worker)
-cli.add_command(inbox)
+cli.add_command(inbox_commands.worker)
+cli.add_command(inbox_commands.inbox)
 
 
 def main() -> None:
