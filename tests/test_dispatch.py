@@ -77,7 +77,7 @@ def test_stop_ends_the_run_between_two_handlers() -> None:
     event = make_event("capsule.pause")
     delivery = Delivery("d", event.timestamp)
     result = router.dispatcher.dispatch(event, delivery, stop=lambda: True)
-    assert (ran, result.ran, result.stopped, result.failures) == (["a"], 1, True, ())
+    assert (ran, result.ran, result.stopped, result.failures) == (["a"], 1, True, [])
 
 
 def test_completed_handlers_are_skipped_and_reported() -> None:

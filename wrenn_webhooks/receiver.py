@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from ._headers import HeaderSource
@@ -26,7 +27,7 @@ from .events import Event, parse_body
 from .inbox.base import Inbox
 from .routing import Dispatch, ErrorObserver, Router
 from .signature import DEFAULT_TOLERANCE, Delivery, Verifier
-from .stores.base import DEFAULT_LEASE, ClaimState, IdempotencyStore
+from .stores.base import DEFAULT_LEASE, Claim, ClaimState, IdempotencyStore
 from .stores.memory import MemoryIdempotencyStore
 
 __all__ = ["ErrorObserver", "Response", "WebhookReceiver"]
@@ -143,6 +144,7 @@ class WebhookReceiver(Router):
         if not self._serving:
             self._start_serving()
         body = bytes(body)  # bytearray, memoryview; a bytes object is returned as is
+        event: Event | None = None
         delivery: Delivery | None = None
         try:
             if len(body) > self.max_body_bytes:
@@ -152,23 +154,41 @@ class WebhookReceiver(Router):
             now = self.clock()
             delivery = self._verifier.verify(body, headers, now)
             event = parse_body(body)
-        except WrennWebhookError as exc:
-            return self._logged(started, _failed(exc, None, delivery))
-        matching = len(self.dispatcher.routes_for(event))
-        if not matching:
-            return self._logged(started, _handled(event, delivery, 0))
-        key = hashlib.sha256(body).hexdigest()
-        try:
+            dispatcher = self.dispatcher
+            routes = dispatcher.routes_for(event)
+            if not routes:
+                return self._logged(started, _handled(event, delivery, 0))
+            key = hashlib.sha256(body).hexdigest()
             if self.inbox is not None:
-                response = self._enqueue(key, body, event, delivery, now)
+                return self._logged(started, self._enqueue(key, body, event, delivery, now))
+            claim = self.store.claim(key, now=now, lease=self.lease)
+            if claim.state is not ClaimState.NEW:
+                if claim.state is not ClaimState.RETRY:
+                    return self._logged(started, self._seen(claim, event, delivery))
+                delivery = delivery._replace(redelivery=True)
+            # With several handlers each completion is recorded as it happens;
+            # with one, finish() says it all.
+            completed = (
+                partial(self.store.complete_handler, key, now=now) if len(routes) > 1 else None
+            )
+            try:
+                result = dispatcher.dispatch(
+                    event, delivery, routes=routes, skip=claim.completed, completed=completed
+                )
+            except BaseException:  # not a handler's error (those are in result): give it back
+                self.store.release(key, now=now)
+                raise
+            # At the claim's time, not the end's: one clock read a delivery, and
+            # a record then expires at most one handler run early.
+            if result.failures:
+                self.store.release(key, now=now)
             else:
-                response = self._claim_and_dispatch(key, event, delivery, now, matching)
-        except StoreError as exc:
-            logger.error("store failed: %s", exc)
-            response = _failed(exc, event, delivery)
-            response.headers["Retry-After"] = "10"
-            response.body["error"] = "storage unavailable; retry later"
-        return self._logged(started, response)
+                self.store.finish(key, now=now)
+        except WrennWebhookError as exc:
+            return self._logged(started, _failed(exc, event, delivery))
+        if result.failures:
+            return self._logged(started, _handler_failed(result, event, delivery))
+        return self._logged(started, _handled(event, delivery, result.ran))
 
     def _enqueue(
         self, key: str, body: bytes, event: Event, delivery: Delivery, now: float
@@ -178,45 +198,19 @@ class WebhookReceiver(Router):
         answer: dict[str, Any] = {"ok": True, "event": event.event, "queued": True}
         if not stored:
             answer["duplicate"] = True
-        return Response(202, answer, event=event, delivery=delivery)
+        return Response(202, answer, _json_headers(), event, delivery)
 
-    def _claim_and_dispatch(
-        self, key: str, event: Event, delivery: Delivery, now: float, matching: int
-    ) -> Response:
-        store = self.store
-        claim = store.claim(key, now=now, lease=self.lease)
+    def _seen(self, claim: Claim, event: Event, delivery: Delivery) -> Response:
+        """The answer to a body seen before: a duplicate (200) or still in flight (409)."""
         if claim.state is ClaimState.DONE:
             return _handled(event, delivery, 0, duplicate=True)
-        if claim.state is ClaimState.BUSY:
-            return Response(
-                409,
-                {"ok": False, "error": "an earlier attempt of this event is still being handled"},
-                {**_json_headers(), "Retry-After": str(int(self.lease))},
-                event,
-                delivery,
-            )
-        if claim.state is ClaimState.RETRY:
-            delivery = delivery._replace(redelivery=True)
-        completed = None  # with one handler, finish() records it
-        if matching > 1:
-
-            def completed(name: str) -> None:
-                store.complete_handler(key, name, now=self.clock())
-
-        # The claim's time, not the end's, for finish and release: one clock
-        # read a delivery, and records then expire at most one handler run early.
-        try:
-            result = self.dispatcher.dispatch(
-                event, delivery, skip=claim.completed, completed=completed
-            )
-        except BaseException:
-            store.release(key, now=now)
-            raise
-        if result.failures:
-            store.release(key, now=now)
-            return _handler_failed(result, event, delivery)
-        store.finish(key, now=now)
-        return _handled(event, delivery, result.ran)
+        return Response(
+            409,
+            {"ok": False, "error": "an earlier attempt of this event is still being handled"},
+            {**_json_headers(), "Retry-After": str(int(self.lease))},
+            event,
+            delivery,
+        )
 
     def _logged(self, started: float, response: Response) -> Response:
         level = logging.INFO if response.status_code < 400 else logging.WARNING
@@ -246,19 +240,31 @@ def _handled(
     body: dict[str, Any] = {"ok": True, "event": event.event, "handled": handled}
     if duplicate:
         body["duplicate"] = True
-    return Response(200, body, event=event, delivery=delivery)
+    return Response(200, body, _json_headers(), event, delivery)
 
 
 def _failed(exc: WrennWebhookError, event: Event | None, delivery: Delivery | None) -> Response:
+    if isinstance(exc, StoreError):
+        logger.error("store failed: %s", exc)  # the reason may name a host: logs only
+        headers = {**_json_headers(), "Retry-After": "10"}
+        return Response(
+            503,
+            {"ok": False, "error": "storage unavailable; retry later"},
+            headers,
+            event,
+            delivery,
+            exc,
+        )
     return Response(
-        exc.status_code, {"ok": False, "error": str(exc)}, event=event, delivery=delivery, error=exc
+        exc.status_code, {"ok": False, "error": str(exc)}, _json_headers(), event, delivery, exc
     )
 
 
 def _handler_failed(result: Dispatch, event: Event, delivery: Delivery) -> Response:
     failures = result.failures
     error = HandlerError(
-        f"{len(failures)} of {result.ran} handlers failed; a retry runs only those", failures
+        f"{len(failures)} of {result.ran} handlers failed; a retry runs only those",
+        tuple(failures),
     )
     error.__cause__ = failures[0][1]
     return _failed(error, event, delivery)

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overload
 
 from .errors import ConfigurationError
 from .events import EVENT_CLASSES, KNOWN_EVENT_NAMES, Event, Outcome
@@ -87,7 +87,8 @@ class Route:
         return any(fnmatchcase(event_type, pattern) for pattern in self.patterns)
 
 
-class Dispatch(NamedTuple):
+@dataclass(slots=True)
+class Dispatch:
     """What one run of the matching handlers did.
 
     Attributes:
@@ -97,7 +98,7 @@ class Dispatch(NamedTuple):
     """
 
     ran: int
-    failures: tuple[tuple[str, BaseException], ...]
+    failures: list[tuple[str, BaseException]]
     stopped: bool = False
 
 
@@ -134,6 +135,7 @@ class Dispatcher:
         event: Event,
         delivery: Delivery,
         *,
+        routes: Sequence[Route] | None = None,
         skip: frozenset[str] = frozenset(),
         completed: Callable[[str], object] | None = None,
         stop: Callable[[], bool] | None = None,
@@ -146,27 +148,32 @@ class Dispatcher:
         Args:
             event: The parsed event.
             delivery: The verified delivery it came with.
+            routes: ``routes_for(event)``, when the caller has it already.
             skip: Names of handlers that completed on an earlier attempt.
             completed: Called with a handler's name after it completes.
             stop: Asked between two handlers; ``True`` ends the run there.
         """
         failures: list[tuple[str, BaseException]] = []
         ran = 0
-        for route in self.routes_for(event):
+        for route in self.routes_for(event) if routes is None else routes:
             if route.name in skip:
                 continue
             if ran and stop is not None and stop():
-                return Dispatch(ran, tuple(failures), stopped=True)
+                return Dispatch(ran, failures, stopped=True)
             ran += 1
             try:
-                _call(route, event, delivery)
+                result = (
+                    route.handler(event, delivery) if route.wants_delivery else route.handler(event)
+                )
+                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
+                    _run_coroutine(result)
             except Exception as exc:
                 failures.append((route.name, exc))
                 self._report(route, exc, event, delivery)
             else:
                 if completed is not None:
                     completed(route.name)
-        return Dispatch(ran, tuple(failures))
+        return Dispatch(ran, failures)
 
     def _report(self, route: Route, exc: Exception, event: Event, delivery: Delivery) -> None:
         logger.exception(
@@ -312,12 +319,6 @@ class Router:
             n += 1
             unique = f"{name}#{n}"
         return unique
-
-
-def _call(route: Route, event: Event, delivery: Delivery) -> None:
-    result = route.handler(event, delivery) if route.wants_delivery else route.handler(event)
-    if route.is_async or asyncio.iscoroutine(result):
-        _run_coroutine(result)
 
 
 def _run_coroutine(coroutine: Any) -> None:
