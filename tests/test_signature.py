@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -30,7 +31,7 @@ from wrenn_webhooks import (
     sign,
     verify,
 )
-from wrenn_webhooks.signature import DEFAULT_TOLERANCE, Verifier
+from wrenn_webhooks.signature import DEFAULT_TOLERANCE, Verifier, _KeyedHmac
 
 NOW = datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)
 DELIVERY_ID = "5f0c8e1a-6a53-4c1e-9f9e-2b7d0f6f2a41"
@@ -320,3 +321,16 @@ def test_signature_agrees_with_itsdangerous(body: bytes, secret: str) -> None:
     message = SAMPLE_TIMESTAMP.encode() + b"." + body
     expected = HMACAlgorithm(hashlib.sha256).get_signature(secret.encode(), message).hex()
     assert headers["X-WRENN-SIGNATURE"] == "sha256=" + expected
+
+
+@given(key=st.binary(max_size=200), message=st.binary(max_size=1024))
+def test_the_keyed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    # Keys shorter than, equal to and longer than SHA-256's 64-byte block.
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert _KeyedHmac(key).hexdigest(message) == expected
+
+
+def test_a_keyed_hmac_serves_many_messages() -> None:
+    keyed = _KeyedHmac(SECRET.encode())
+    for message in (b"", b"a", b"a" * 1000, b"a"):
+        assert keyed.hexdigest(message) == hmac.new(SECRET.encode(), message, "sha256").hexdigest()
