@@ -222,6 +222,15 @@ def test_the_typed_handlers_example_runs(clock: Clock, capsys: pytest.CaptureFix
     ]
 
 
+def test_the_one_loop_example_runs() -> None:
+    page = (DOCS / "handlers.md").read_text()
+    section = page.split("## One loop runs every handler", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/handlers.md", "exec"), namespace)  # it asserts what it shows
+    assert namespace["result"].ran == 1
+
+
 def test_registration_checks_behave_as_the_handlers_page_says() -> None:
     receiver = WebhookReceiver(SECRET)
     with pytest.warns(UnknownEventTypeWarning, match=r"did you mean 'capsule\.pause'"):

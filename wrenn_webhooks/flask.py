@@ -23,6 +23,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.sansio.app import App
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.wsgi import get_content_length
 
 from .errors import ConfigurationError, PayloadTooLargeError
 from .receiver import Response, WebhookReceiver
@@ -97,7 +98,9 @@ def _view(
 def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
     limit = receiver.max_body_bytes
     # None when chunked: a Content-Length sent along with Transfer-Encoding means nothing.
-    size = request.content_length
+    # werkzeug's own reading of it, straight from the environ (request.content_length
+    # goes through the case-folding header view to find the same two values).
+    size = get_content_length(request.environ)
     if delivery_received.receivers:
         _send(app, delivery_received, body_size=size)
     try:
