@@ -2,7 +2,8 @@
 
 A page asks for a table with a marker such as ``<!-- wrenn:event-table -->``;
 the build replaces it with Markdown generated from ``wrenn_webhooks`` itself,
-so the event reference, the status contract and the CLI reference cannot drift
+so the event reference, the status contract, the CLI reference and the table of
+hostile requests (``tests/hostile_cases.py``, the test's own cases) cannot drift
 from the code. An unknown marker fails the build.
 """
 
@@ -24,6 +25,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives beside the docs
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import report as bench_report  # noqa: E402
+from tests.hostile_cases import CASES as HOSTILE_CASES  # noqa: E402
 from wrenn_webhooks import ActorKind, WebhookReceiver  # noqa: E402
 from wrenn_webhooks.cli import cli  # noqa: E402
 from wrenn_webhooks.events import EVENT_CLASSES, Event, EventType  # noqa: E402
@@ -114,6 +116,21 @@ def status_table() -> str:
     return "\n".join(lines)
 
 
+def hostile_table() -> str:
+    """The hostile requests ``tests/test_hostile_requests.py`` sends, with the answers it checks."""
+    rows = [
+        "| # | kind | request | werkzeug (`make run`, `wrenn-webhooks serve`) "
+        "| gunicorn (`examples/gunicorn.conf.py`) |",
+        "|---|---|---|---|---|",
+    ]
+    for number, case in enumerate(HOSTILE_CASES, start=1):
+        cells = (case.kind, case.input, case.werkzeug, case.gunicorn)
+        if any("|" in cell for cell in cells):
+            raise PluginError(f"hostile case {number} has a '|' that would break the table")
+        rows.append(f"| {number} | {' | '.join(cells)} |")
+    return "\n".join(rows)
+
+
 CLI_NAME = "wrenn-webhooks"
 CLI_WIDTH = 88
 """Columns of the rendered ``--help`` text, fixed so the build does not depend on the terminal."""
@@ -166,6 +183,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "event-class-reference": event_class_reference,
     "legacy-types": older_names,
     "status-table": status_table,
+    "hostile-table": hostile_table,
     "cli-reference": cli_reference,
     "bench-results": lambda: _results("core", "http", "inbox", "memory"),
     "load-results": lambda: _results("load"),

@@ -5,6 +5,11 @@ from typing import Any
 
 import pytest
 
+from tests.redis_server import (  # noqa: F401  (fixtures: one cluster for the whole session)
+    redis_cluster,
+    redis_cluster_client,
+    redis_cluster_url,
+)
 from tests.vectors import SECRET
 from wrenn_webhooks import WebhookReceiver
 from wrenn_webhooks.testing import FrozenClock, encode_event, make_event, signed_request

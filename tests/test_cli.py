@@ -325,3 +325,56 @@ def test_describe_shows_event_times_in_utc() -> None:
 
     event = make_event("host.up", timestamp="2026-05-24T23:10:37+02:00")
     assert "2026-05-24T21:10:37Z" in describe_event(event)
+
+
+# --- request text reaches the terminal escaped ----------------------------------
+
+HOSTILE = {
+    "team_id": "team-\x07bell",
+    "actor": {"type": "user", "id": "usr-1", "name": "Eve\u202eexe.txt"},
+    "resource": {"id": "sb-1\x1b]0;pwned\x07\x1b[2J", "type": "sandbox\r"},
+    "metadata": {"reason\nforged   line": "ttl\x9b31m", "template": "\u2028py"},
+    "error": "boom\r\n── capsule.destroy  success",
+}
+RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def test_describe_escapes_what_the_body_says() -> None:
+    from wrenn_webhooks.cli import describe_event
+    from wrenn_webhooks.testing import make_event
+
+    event = make_event("capsule.pause\x1b[1m", outcome="error\x1b[0m", **HOSTILE)
+    text = describe_event(event, "d-1")
+    assert not RAW_CONTROLS.search(text)
+    lines = text.split("\n")
+    assert len(lines) == 6  # heading, team, actor, resource, metadata, error: none forged
+    assert lines[0].startswith("── capsule.pause\\x1b[1m  error\\x1b[0m  ")
+    assert "sb-1\\x1b]0;pwned\\x07\\x1b[2J" in lines[3]
+    assert "reason\\x0aforged   line=ttl\\x9b31m" in lines[4]
+    assert "template=\\u2028py" in lines[4]
+    assert "Eve\\u202eexe.txt" in lines[2]
+    assert lines[5] == "   error     boom\\x0d\\x0a── capsule.destroy  success"
+
+
+def test_inbox_list_and_show_escape_what_the_body_says(tmp_path: Path) -> None:
+    from tests.conftest import event_body
+    from tests.inbox import put
+    from wrenn_webhooks.inbox import SQLiteInbox
+
+    path = tmp_path / "inbox.db"
+    box = SQLiteInbox(path)
+    body = event_body("widget\x1b[31m.made\u2029", None, **HOSTILE)
+    put(box, body)
+    (item,) = box.claim("w1", now=2_000_000_000.0)
+    box.fail(item.id, {"app.notify": "KeyError: 'reason\\nforged'\x1b[0m\nsecond"}, now=2e9)
+    box.close()
+    listed = run("inbox", "--db", str(path), "list").output
+    shown = run("inbox", "--db", str(path), "show", str(item.id)).output
+    for output in (listed, shown):
+        assert not RAW_CONTROLS.search(output), output
+        assert "sb-1\\x1b]0;pwned\\x07\\x1b[2J" in output
+        assert "widget\\x1b[31m.made\\u2029" in output
+        assert "app.notify: KeyError: 'reason\\nforged'\\x1b[0m\\x0asecond" in output
+    assert len(listed.strip().split("\n")) == 3  # the header, the event, its one error
+    assert '"name": "Eve\\u202eexe.txt"' in shown  # in the body, still readable JSON
+    assert '"team_id": "team-\\u0007bell"' in shown  # JSON's own escape

@@ -268,6 +268,86 @@ def test_invalid_payloads_name_the_problem(body: bytes, message: str) -> None:
     assert info.value.__cause__ is None or not isinstance(info.value.__cause__, ValidationError)
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        b"12",  # a lax parse reads numbers as POSIX seconds: 1970
+        b"1780000000.5",
+        b'"12"',
+        b'"1780000000"',
+        b'"2026-05-24 21:10:37Z"',  # not RFC 3339: a space for the "T"
+        b'"2026-05-24T21:10Z"',  # no seconds
+        b'"2026-05-24T21:10:37+0000"',  # an offset without its colon
+        b'"2026-05-24"',
+        b'"2026-02-30T21:10:37Z"',  # the form, but not a real day
+        b'"\\uff12026-05-24T21:10:37Z"',  # a full-width digit
+        b"null",
+        b"true",
+    ],
+)
+def test_the_timestamp_must_be_an_rfc3339_string(stamp: bytes) -> None:
+    body = SAMPLE_BODY.replace(b'"2026-05-24T21:10:37Z"', stamp, 1)
+    with pytest.raises(InvalidPayload, match=r"field 'timestamp': .*RFC 3339"):
+        parse_event(body)
+    data = json.loads(body)
+    with pytest.raises(InvalidPayload, match=r"field 'timestamp'"):
+        parse_event(data)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2026-05-24T21:10:37Z", datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)),
+        ("2026-05-24t21:10:37z", datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)),
+        ("2026-05-24T23:10:37+02:00", datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)),
+        (
+            "2026-05-24T21:10:37.123456789Z",
+            datetime(2026, 5, 24, 21, 10, 37, 123456, tzinfo=timezone.utc),
+        ),
+    ],
+)
+def test_every_rfc3339_form_parses(stamp: str, expected: datetime) -> None:
+    body = SAMPLE_BODY.replace(b"2026-05-24T21:10:37Z", stamp.encode(), 1)
+    assert parse_event(body).timestamp == expected
+    assert parse_event(json.loads(body)).timestamp == expected
+
+
+def test_a_mapping_may_hold_an_aware_datetime() -> None:
+    moment = datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)
+    assert parse_event(body_for("host.up", timestamp=moment)).timestamp == moment
+    with pytest.raises(InvalidPayload, match="'timestamp'"):
+        parse_event(body_for("host.up", timestamp=moment.replace(tzinfo=None)))
+    assert json.loads(parse_event(SAMPLE_BODY).model_dump_json())["timestamp"] == (
+        "2026-05-24T21:10:37Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "shown"),
+    [
+        # JSON escapes in the body; what the message shows
+        (rb'{"a\nwrenn delivery forged status=200":1}', r"'metadata.a\x0awrenn delivery forged"),
+        (rb'{"\u001b[2J":1}', r"'metadata.\x1b[2J'"),
+        (rb'{"\u202egnp.exe":1}', r"'metadata.\u202egnp.exe'"),
+    ],
+)
+def test_field_locations_from_the_body_are_escaped(metadata: bytes, shown: str) -> None:
+    body = SAMPLE_BODY.replace(b'{"reason":"ttl_expired"}', metadata, 1)
+    with pytest.raises(InvalidPayload) as info:
+        parse_event(body)
+    message = str(info.value)
+    assert shown in message
+    assert message.isprintable()
+
+
+def test_a_long_key_is_truncated_in_the_message() -> None:
+    body = SAMPLE_BODY.replace(b'"ttl_expired"', b"1", 1).replace(b"reason", b"k" * 5000, 1)
+    with pytest.raises(InvalidPayload) as info:
+        parse_event(body)
+    assert "'metadata." + "k" * 99 + "…'" in str(info.value)
+    assert len(str(info.value)) < 200
+
+
 @given(event_strategy())
 def test_round_trip_through_go_encoding(event: Event) -> None:
     assert parse_event(encode_event(event)) == event

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import logging
 import shutil
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import event_body
+from tests.hostile_cases import Target, bad_signature, exchange, request, signature_headers
 from tests.servers import BIN, PYTHON, free_port, post, serve
 from wrenn_webhooks import sign
 from wrenn_webhooks.events import EVENT_CLASSES
@@ -16,8 +22,6 @@ SUBSCRIBABLE = [kind for kind, cls in EVENT_CLASSES.items() if cls.subscribable]
 
 
 def now_body(kind: str, outcome: str | None, **fields: object) -> bytes:
-    from datetime import datetime, timezone
-
     return event_body(kind, outcome, timestamp=datetime.now(timezone.utc), **fields)
 
 
@@ -53,13 +57,14 @@ def test_modular_example() -> None:
     from examples.modular import app as modular
     from examples.modular import capsules, hosts
 
-    app = modular.create_app("modular-secret")
+    secret = "modular-secret-" + "0" * 49  # as long as the 64 characters Wrenn generates
+    app = modular.create_app(secret)
     client = app.test_client()
     for body in (
         now_body("capsule.destroy", "success", resource={"id": "sb-9", "type": "sandbox"}),
         now_body("host.down", None, resource={"id": "host-3", "type": "host"}),
     ):
-        response = client.post("/webhooks/wrenn", data=body, headers=sign(body, "modular-secret"))
+        response = client.post("/webhooks/wrenn", data=body, headers=sign(body, secret))
         assert response.status_code == 200
     assert "sb-9" in capsules.destroyed
     assert "host-3" in hosts.down
@@ -99,3 +104,192 @@ def test_gunicorn_workers_share_the_sqlite_store(tmp_path: Path) -> None:
     assert answers[0] == {"ok": True, "event": "capsule.destroy", "handled": 1}
     assert all(answer.get("duplicate") for answer in answers[1:])
     assert (tmp_path / "idem.db").exists()
+
+
+# --- Framing in the other-framework examples ----------------------------------------
+
+FRAMING_SECRET = "fr4m1ngfr4m1ngfr4m1ngfr4m1ngfr4m1ngfr4m1ngfr4m1ngfr4m1ngfr4m1ng"
+MIB = 1 << 20
+
+
+def _framing_cases(target: Target) -> list[tuple[str, bytes, bool, str, str]]:
+    """(what, raw request, stall, answer under wsgiref, answer under gunicorn)."""
+    body = now_body("channel.test", None, team_id="test", resource={"id": "t", "type": "channel"})
+    bad = bad_signature(target, body)
+
+    def with_length(value: bytes, data: bytes = body) -> bytes:
+        return request(target, [*bad, (b"Content-Length", value)], data, length=False)
+
+    def chunked(chunks: bytes) -> bytes:
+        return request(target, [*bad, ("Transfer-Encoding", "chunked")], chunks, length=False)
+
+    whole = b"".join(
+        f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:50], body[50:])
+    )
+    return [
+        ("Content-Length ²", with_length(b"\xb2"), False, "400", "400"),
+        ("Content-Length of 5,000 digits", with_length(b"9" * 5000), False, "400", "400"),
+        ("Content-Length abc", with_length(b"abc"), False, "400", "400"),
+        ("Content-Length -1", with_length(b"-1"), False, "400", "400"),
+        ("Content-Length of 20 digits", with_length(b"1" * 20), False, "400", "400"),
+        ("50 MB declared, never sent", with_length(b"50000000", b""), False, "413", "413"),
+        ("1 MiB + 1 sent", request(target, bad, b" " * (MIB + 1)), False, "413", "413"),
+        (
+            "Content-Length 100 more than sent",
+            with_length(str(len(body) + 100).encode()),
+            True,
+            "no answer, then 400",
+            "no answer, then 400",
+        ),
+        ("no Content-Length", request(target, bad, body, length=False), False, "411", "401"),
+        ("chunked", chunked(whole + b"0\r\n\r\n"), False, "411", "401"),
+        ("chunk size zz", chunked(b"zz\r\n{}\r\n0\r\n\r\n"), False, "411", "400"),
+        (
+            "1 MiB + 1 in chunks",
+            chunked(f"{MIB + 1:x}\r\n".encode() + b" " * (MIB + 1) + b"\r\n0\r\n\r\n"),
+            False,
+            "411",
+            "413",
+        ),
+        ("signed with another secret", request(target, bad, body), False, "401", "401"),
+        ("signed", request(target, signature_headers(target, body), body), False, "200", "200"),
+    ]
+
+
+WSGI_SERVERS = [
+    "wsgiref",
+    pytest.param(
+        "gunicorn",
+        marks=pytest.mark.skipif(
+            shutil.which("gunicorn", path=str(BIN)) is None, reason="gunicorn missing"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("server_name", WSGI_SERVERS)
+def test_wsgi_example_answers_broken_framing_4xx(server_name: str) -> None:
+    port = free_port()
+    if server_name == "wsgiref":
+        args, env = [PYTHON, "-m", "examples.frameworks.wsgi_app"], {"PORT": str(port)}
+    else:
+        args = [
+            str(BIN / "gunicorn"),
+            "-b",
+            f"127.0.0.1:{port}",
+            "examples.frameworks.wsgi_app:app",
+        ]
+        env = {}
+    with serve(args, port, {**env, "WRENN_WEBHOOK_SECRET": FRAMING_SECRET}) as server:
+        target = Target(f"127.0.0.1:{port}", FRAMING_SECRET, datetime.now(timezone.utc))
+        cases = _framing_cases(target)
+        answers = {what: exchange(port, data, stall=stall) for what, data, stall, *_ in cases}
+    column = 3 if server_name == "wsgiref" else 4
+    assert answers == {case[0]: case[column] for case in cases}
+    assert "Traceback" not in server.output
+
+
+def _call_asgi(
+    app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes], *, hang: bool = False
+) -> tuple[int, dict[str, Any], int]:
+    """Run one request through an ASGI app: its status, its JSON, how many body messages it took.
+
+    ``hang``: after ``chunks`` the client sends nothing more and never goes away,
+    as a client that declared a body it does not send.
+    """
+
+    async def run() -> tuple[int, dict[str, Any], int]:
+        taken = 0
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal taken
+            if taken < len(chunks):
+                taken += 1
+                more = hang or taken < len(chunks)
+                return {"type": "http.request", "body": chunks[taken - 1], "more_body": more}
+            if hang:
+                await asyncio.Event().wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/webhooks/wrenn",
+            "raw_path": b"/webhooks/wrenn",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver"), *headers],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        await asyncio.wait_for(app(scope, receive, send), 5)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return start["status"], json.loads(body), taken
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def fastapi_example(monkeypatch: pytest.MonkeyPatch) -> Any:
+    pytest.importorskip("fastapi")
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", FRAMING_SECRET)
+    sys.modules.pop("examples.frameworks.fastapi_app", None)
+    return importlib.import_module("examples.frameworks.fastapi_app")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(b"\xb2", id="superscript-two"),
+        pytest.param(b"9" * 5000, id="5000-digits"),
+        pytest.param(b"abc", id="abc"),
+        pytest.param(b"-1", id="minus-one"),
+        pytest.param(b"+2", id="plus-two"),
+        pytest.param(b"1" * 20, id="20-digits"),
+    ],
+)
+def test_fastapi_example_answers_a_bad_content_length_400(
+    fastapi_example: Any, value: bytes
+) -> None:
+    body = now_body("channel.test", None, team_id="test")
+    headers = [(k.lower().encode(), v.encode()) for k, v in sign(body, FRAMING_SECRET).items()]
+    status, answer, taken = _call_asgi(
+        fastapi_example.app, [*headers, (b"content-length", value)], [body]
+    )
+    assert (status, answer["ok"], taken) == (400, False, 0)
+
+
+def test_fastapi_example_refuses_a_declared_oversized_body_without_waiting(
+    fastapi_example: Any,
+) -> None:
+    # 50 MB declared, 1 KiB sent, then nothing: answered at once, nothing read.
+    status, _, taken = _call_asgi(
+        fastapi_example.app, [(b"content-length", b"50000000")], [b"x" * 1024], hang=True
+    )
+    assert (status, taken) == (413, 0)
+
+
+def test_fastapi_example_reads_a_chunked_body_only_to_the_limit(fastapi_example: Any) -> None:
+    limit = fastapi_example.receiver.max_body_bytes
+    chunk = b"x" * (64 * 1024)
+    status, _, taken = _call_asgi(fastapi_example.app, [], [chunk] * 40)  # 2.5 MiB, no length
+    assert status == 413
+    assert taken * len(chunk) <= limit + len(chunk)  # stopped at the limit, not after 2.5 MiB
+
+
+def test_fastapi_example_answers_a_body_cut_short_400(fastapi_example: Any) -> None:
+    body = now_body("channel.test", None, team_id="test")
+    headers = [(k.lower().encode(), v.encode()) for k, v in sign(body, FRAMING_SECRET).items()]
+    length = (b"content-length", str(len(body)).encode())
+    status, _, _ = _call_asgi(fastapi_example.app, [*headers, length], [body[:-10]])
+    assert status == 400
+    status, answer, _ = _call_asgi(fastapi_example.app, [*headers, length], [body[:50], body[50:]])
+    assert (status, answer["ok"]) == (200, True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,9 @@ from wrenn_webhooks import (
     Event,
     MemoryIdempotencyStore,
     SQLiteIdempotencyStore,
+    WeakSecretWarning,
     WebhookReceiver,
+    _headers,
 )
 from wrenn_webhooks.flask import (
     WrennWebhooks,
@@ -72,6 +75,19 @@ class TestStatusContract:
         response = post(app.test_client(), clock)
         assert response.status_code == 413
         assert response.get_json()["ok"] is False
+
+    def test_too_large_is_logged_like_every_delivery(
+        self, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        receiver = WebhookReceiver(SECRET, max_body_bytes=64, clock=clock)
+        app = Flask(__name__)
+        app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+        body, headers = signed(SAMPLE_BODY, clock)
+        with caplog.at_level(logging.INFO, logger="wrenn_webhooks"):
+            response = app.test_client().post(URL, data=body, headers=headers)
+        assert response.status_code == 413
+        [line] = [r.getMessage() for r in caplog.records if "status=413" in r.getMessage()]
+        assert line.startswith(f"wrenn delivery {headers['X-Wrenn-Delivery']} ")
 
     def test_too_large_chunked_body_is_not_read_unbounded(self, clock: Clock) -> None:
         receiver = WebhookReceiver(SECRET, max_body_bytes=64, clock=clock)
@@ -319,7 +335,7 @@ class TestExtension:
             seen.append(event.resource.id)
 
         app = Flask(__name__)
-        app.config["WRENN_WEBHOOK_SECRET"] = ["new-secret", SECRET]
+        app.config["WRENN_WEBHOOK_SECRET"] = ["n" * 64, SECRET]
         app.config["WRENN_WEBHOOK_URL_PREFIX"] = "/hooks"
         receiver = webhooks.init_app(app)
         assert app.extensions["wrenn_webhooks"] is receiver
@@ -340,7 +356,7 @@ class TestExtension:
             webhooks.init_app(app)
             return app
 
-        one, two = create_app(SECRET), create_app("other")
+        one, two = create_app(SECRET), create_app("o" * 64)
         body, headers = signed(SAMPLE_BODY, clock)
         assert one.test_client().post(URL, data=body, headers=headers).status_code == 200
         assert two.test_client().post(URL, data=body, headers=headers).status_code == 401
@@ -416,6 +432,113 @@ class _TrickleStream:
         return data
 
 
+class _BrokenStream:
+    """A server's input stream that refuses the body, as gunicorn's does on a bad chunk size."""
+
+    class InvalidChunkSize(Exception):  # noqa: N818 (gunicorn's name; it is no OSError)
+        pass
+
+    def read(self, size: int = -1) -> bytes:
+        raise self.InvalidChunkSize("Invalid chunk size: b'zz'")
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+class TestFraming:
+    """A request whose framing is broken answers 400, on any WSGI server, never 500."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            pytest.param("\xb2", id="superscript-two"),  # isdigit() but not int()
+            pytest.param("\u0663", id="arabic-indic-three"),  # int() reads it, HTTP does not
+            pytest.param("9" * 5000, id="5000-digits"),  # past int()'s 4300 digits
+            pytest.param("1" * 20, id="20-digits"),
+            pytest.param("abc", id="abc"),
+            pytest.param("-1", id="minus-one"),
+            pytest.param("+2", id="plus-two"),
+            pytest.param("0x10", id="hex"),
+            pytest.param("1_0", id="underscore"),
+            pytest.param("1 0", id="inner-space"),
+            pytest.param(" ", id="blank"),
+        ],
+    )
+    def test_a_content_length_that_is_not_1_to_19_digits_is_400(
+        self, app: Flask, clock: Clock, value: str
+    ) -> None:
+        rejected: list[int] = []
+
+        def record(sender: Flask, response: Any) -> None:
+            rejected.append(response.status_code)
+
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers, data=body).get_environ()
+        environ["CONTENT_LENGTH"] = value
+        with delivery_rejected.connected_to(record, app):
+            response = WerkzeugResponse.from_app(app.wsgi_app, environ)
+        assert response.status_code == 400
+        assert json.loads(response.get_data()) == {
+            "ok": False,
+            "error": "Content-Length must be 1 to 19 ASCII digits",
+        }
+        assert rejected == [400]
+
+    @pytest.mark.parametrize("value", ["0", "00042", "9" * 19, " 42\t"])
+    def test_a_length_of_1_to_19_digits_is_read(self, app: Flask, clock: Clock, value: str) -> None:
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers, data=body).get_environ()
+        environ["CONTENT_LENGTH"] = value
+        # Nothing past the limit is read: 413 for 19 nines, a short body (401) otherwise.
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code in (401, 413)
+
+    def test_an_empty_content_length_is_no_content_length(self, app: Flask, clock: Clock) -> None:
+        # PEP 3333: CONTENT_LENGTH "may be empty or absent"; some servers set it empty.
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers, data=body).get_environ()
+        environ["CONTENT_LENGTH"] = ""
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 401
+
+    def test_a_bad_length_beside_chunked_encoding_is_ignored(
+        self, app: Flask, clock: Clock
+    ) -> None:
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ["CONTENT_LENGTH"] = "abc"
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input"] = _IterStream(iter([body]))
+        environ["wsgi.input_terminated"] = True
+        assert WerkzeugResponse.from_app(app.wsgi_app, environ).status_code == 200
+
+    @pytest.mark.parametrize("terminated", [True, False])
+    def test_a_body_the_server_cannot_read_is_400(
+        self, app: Flask, clock: Clock, terminated: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        body, headers = signed(SAMPLE_BODY, clock)
+        environ = EnvironBuilder(path=URL, method="POST", headers=headers).get_environ()
+        environ["wsgi.input"] = _BrokenStream()
+        if terminated:  # gunicorn: a chunked body, the stream ends itself
+            environ.pop("CONTENT_LENGTH", None)
+            environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+            environ["wsgi.input_terminated"] = True
+        else:
+            environ["CONTENT_LENGTH"] = str(len(body))
+        response = WerkzeugResponse.from_app(app.wsgi_app, environ)
+        assert response.status_code == 400
+        assert json.loads(response.get_data()) == {
+            "ok": False,
+            "error": "the request body could not be read: its framing is invalid",
+        }
+        assert "InvalidChunkSize" in caplog.text
+        assert "zz" not in caplog.text  # what the client sent is not logged
+
+
+def test_content_length_syntax() -> None:
+    assert all(map(_headers.is_content_length, ["0", "1", "00", "9" * 19, " 7", "7\t"]))
+    bad = ["", " ", "\xb2", "\u0663", "1" * 20, "-1", "+1", "1_0", "1.0", "0x1", "1 2", "abc"]
+    assert not any(map(_headers.is_content_length, bad))
+
+
 @pytest.mark.parametrize("path", ["/webhooks/wrenn", "/webhooks/wrenn/"])
 def test_no_slash_redirect(client: FlaskClient, clock: Clock, path: str) -> None:
     # Wrenn does not follow redirects: both spellings must be answered directly.
@@ -469,11 +592,67 @@ class TestExtensionConfig:
         receiver = WrennWebhooks(app).receiver_for(app)
         assert (receiver.tolerance, receiver.max_body_bytes) == (60.0, 2048)
 
-    def test_a_bad_number_is_a_configuration_error(self) -> None:
+    @pytest.mark.parametrize(
+        ("tolerance", "max_body_bytes", "expected"),
+        [
+            (" 2.5\n", " 4096 ", (2.5, 4096)),  # as read from a file: whitespace ignored
+            (30, 512, (30.0, 512)),
+            (0.5, "1", (0.5, 1)),
+        ],
+    )
+    def test_numbers_and_numeric_strings_are_accepted(
+        self, tolerance: Any, max_body_bytes: Any, expected: tuple[float, int]
+    ) -> None:
         app = Flask(__name__)
-        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_TOLERANCE="soon")
+        app.config.update(
+            WRENN_WEBHOOK_SECRET=SECRET,
+            WRENN_WEBHOOK_TOLERANCE=tolerance,
+            WRENN_WEBHOOK_MAX_BODY_BYTES=max_body_bytes,
+        )
+        receiver = WrennWebhooks(app).receiver_for(app)
+        assert (receiver.tolerance, receiver.max_body_bytes) == expected
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            *("soon", "inf", "nan", "-inf", "1e3", "-5", "0", "", "1_000"),
+            *(float("inf"), float("nan"), 0, -1, True, [300]),
+        ],
+    )
+    def test_a_bad_tolerance_is_a_configuration_error(self, value: Any) -> None:
+        app = Flask(__name__)
+        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_TOLERANCE=value)
         with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_TOLERANCE"):
             WrennWebhooks(app)
+
+    @pytest.mark.parametrize(
+        "value", ["1e6", "2048.0", "inf", "0", "-1", "big", 2048.0, float("inf"), 0, True]
+    )
+    def test_a_bad_max_body_bytes_is_a_configuration_error(self, value: Any) -> None:
+        app = Flask(__name__)
+        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_MAX_BODY_BYTES=value)
+        with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_MAX_BODY_BYTES"):
+            WrennWebhooks(app)
+
+    def test_a_tolerance_the_store_cannot_cover_is_refused(self) -> None:
+        app = Flask(__name__)
+        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_TOLERANCE="3600")
+        with pytest.raises(ConfigurationError, match="ttl"):
+            WrennWebhooks(app)
+
+    @pytest.mark.parametrize("secret", ["   ", ["\t"]])
+    def test_a_blank_secret_is_refused(self, secret: Any) -> None:
+        app = Flask(__name__)
+        app.config["WRENN_WEBHOOK_SECRET"] = secret
+        with pytest.raises(ConfigurationError):
+            WrennWebhooks(app)
+
+    def test_a_short_secret_warns_at_the_caller(self) -> None:
+        app = Flask(__name__)
+        app.config["WRENN_WEBHOOK_SECRET"] = "dev-secret"
+        with pytest.warns(WeakSecretWarning, match="10 characters") as caught:
+            WrennWebhooks(app)
+        assert caught[0].filename == __file__
 
     def test_keyword_store_wins_over_config(self, tmp_path: Any) -> None:
         store = MemoryIdempotencyStore()

@@ -52,7 +52,7 @@ from wrenn_webhooks.flask import blueprint
 from wrenn_webhooks.testing import make_event
 
 CONTRACT = frozenset({200, 202, 400, 401, 409, 413, 500, 503})
-OLD_SECRET = "ancien-secret-é☃-7d2f"  # non-ASCII: keyed as UTF-8 text
+OLD_SECRET = "ancien-secret-é☃-7d2f-b41c09e5a8d36f27"  # non-ASCII: keyed as UTF-8 text
 SECRETS = (SECRET, OLD_SECRET)
 MAX_BODY = 4096
 TOLERANCE = 300

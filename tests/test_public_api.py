@@ -17,6 +17,7 @@ def test_all_is_pinned() -> None:
             "WebhookReceiver",
             "Router",
             "UnknownEventTypeWarning",
+            "WeakSecretWarning",
             "IdempotencyStore",
             "MemoryIdempotencyStore",
             "SQLiteIdempotencyStore",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.vectors import SECRET
 from wrenn_webhooks.testing import make_event, signed_request
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -25,13 +26,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in ci
 
 
-def test_quick_start_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_quick_start_runs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", SECRET)
     (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
     namespace: dict[str, Any] = {"__name__": "readme_quick_start"}
     exec(compile(code, "README.md", "exec"), namespace)
     client = namespace["app"].test_client()
     event = make_event("capsule.pause", outcome="error")
-    body, headers = signed_request(event, "your-channel-secret")
+    body, headers = signed_request(event, SECRET)
     response = client.post("/webhooks/wrenn", data=body, headers=headers)
     assert response.status_code == 200
     assert f"capsule {event.resource.id} failed to pause" in capsys.readouterr().out

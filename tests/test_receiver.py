@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import warnings
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,11 +22,14 @@ from wrenn_webhooks import (
     HandlerError,
     HostUp,
     MemoryIdempotencyStore,
+    PayloadTooLargeError,
     Router,
     SignatureMismatchError,
     UnknownEventTypeWarning,
+    WeakSecretWarning,
     WebhookReceiver,
     sign,
+    verify,
 )
 from wrenn_webhooks.errors import StoreError
 from wrenn_webhooks.stores import Claim, ClaimState
@@ -190,9 +194,10 @@ class TestStatusContract:
         assert deliver(receiver, clock, SAMPLE_BODY).status_code == 503
 
     def test_secret_rotation(self, clock: Clock) -> None:
-        receiver = WebhookReceiver(["new-secret", SECRET], clock=clock)
+        new_secret = "n3w" * 21 + "x"  # 64 characters, as Wrenn generates
+        receiver = WebhookReceiver([new_secret, SECRET], clock=clock)
         old = receiver.handle(*signed(SAMPLE_BODY, clock))
-        new = receiver.handle(*signed(event_body(), clock, "new-secret"))
+        new = receiver.handle(*signed(event_body(), clock, new_secret))
         assert old.delivery.secret_index == 1
         assert new.delivery.secret_index == 0
 
@@ -482,6 +487,195 @@ class TestLogging:
     def test_mismatch_error_class(self, receiver: WebhookReceiver, clock: Clock) -> None:
         body, headers = signed(SAMPLE_BODY, clock, "other-secret")
         assert isinstance(receiver.handle(body, headers).error, SignatureMismatchError)
+
+
+class TestRequestTextInLogs:
+    """Text from a request reaches a log line or an answer escaped, on one line."""
+
+    @staticmethod
+    def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "wrenn_webhooks"]
+
+    def test_a_newline_in_a_metadata_key_forges_no_line(
+        self, receiver: WebhookReceiver, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        forged = "x\nwrenn delivery d-1 event=capsule.pause outcome=success status=200"
+        body = SAMPLE_BODY.replace(
+            b'"reason":"ttl_expired"', json.dumps({forged: 1})[1:-1].encode()
+        )
+        response = deliver(receiver, clock, body)
+        assert response.status_code == 400
+        assert "\n" not in response.body["error"]
+        assert "x\\x0awrenn delivery" in response.body["error"]
+        [line] = self.lines(caplog)
+        assert "\n" not in line and "status=400" in line
+        assert "x\\x0awrenn delivery" in line
+
+    def test_an_unknown_type_and_outcome_are_escaped(
+        self, receiver: WebhookReceiver, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        receiver.add(lambda e: None, "*")
+        body = event_body("widget\u2028made\x1b[2J", outcome="ok\rstatus=500")
+        response = deliver(receiver, clock, body)
+        assert response.status_code == 200
+        [line] = self.lines(caplog)
+        assert "event=widget\\u2028made\\x1b[2J outcome=ok\\x0dstatus=500 status=200" in line
+
+    def test_known_types_are_logged_as_they_are(
+        self, receiver: WebhookReceiver, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        deliver(receiver, clock, event_body("host.up", None))
+        [line] = self.lines(caplog)
+        assert "event=host.up outcome=- status=200" in line
+
+
+class TestRejectedDeliveryIds:
+    """401 and 413 lines carry a well-formed X-Wrenn-Delivery, to match Wrenn's own log."""
+
+    def test_401_names_the_delivery(
+        self, receiver: WebhookReceiver, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        body, headers = signed(SAMPLE_BODY, clock, "x" * 64)
+        response = receiver.handle(body, headers)
+        assert response.status_code == 401
+        assert response.delivery is None  # not verified: never handed out as a Delivery
+        [record] = caplog.records
+        assert f"wrenn delivery {headers['X-Wrenn-Delivery']} event=-" in record.getMessage()
+        assert "status=401" in record.getMessage()
+
+    @pytest.mark.parametrize(
+        "delivery_id", ["d-1\nwrenn delivery forged", "x" * 201, "caf\u00e9", "", b"\xff\x00"]
+    )
+    def test_a_malformed_id_is_left_out(
+        self,
+        receiver: WebhookReceiver,
+        clock: Clock,
+        caplog: pytest.LogCaptureFixture,
+        delivery_id: str | bytes,
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        body, headers = signed(SAMPLE_BODY, clock)
+        pairs = [(k, v) for k, v in headers.items() if k != "X-Wrenn-Delivery"]
+        response = receiver.handle(body, [*pairs, ("X-Wrenn-Delivery", delivery_id)])
+        assert response.status_code == 401
+        [record] = caplog.records
+        assert record.getMessage().startswith("wrenn delivery - event=- outcome=- status=401")
+
+    def test_a_header_value_of_the_wrong_type_is_left_out(
+        self, receiver: WebhookReceiver, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        response = receiver.handle(b"{}", {"X-Wrenn-Delivery": 42})  # type: ignore[dict-item]
+        assert response.status_code == 401
+        assert caplog.records[0].getMessage().startswith("wrenn delivery - event=-")
+
+    def test_413_names_the_delivery(self, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        receiver = WebhookReceiver(SECRET, max_body_bytes=100, clock=clock)
+        body, headers = signed(b"x" * 101, clock)
+        assert receiver.handle(body, headers).status_code == 413
+        [record] = caplog.records
+        assert f"wrenn delivery {headers['X-Wrenn-Delivery']} event=-" in record.getMessage()
+        assert "status=413" in record.getMessage()
+
+    def test_too_large_answers_and_logs_as_handle_does(
+        self, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """For an adapter that refuses a body before reading it (Flask's Content-Length check)."""
+        caplog.set_level(logging.INFO, logger="wrenn_webhooks")
+        receiver = WebhookReceiver(SECRET, max_body_bytes=100, clock=clock)
+        headers = {"x-wrenn-delivery": "d-413", "X-Wrenn-Signature": "sha256=" + "0" * 64}
+        response = receiver.too_large(headers)
+        assert response.status_code == 413
+        assert response.body == {
+            "ok": False,
+            "error": "body is larger than the 100 bytes this receiver accepts",
+        }
+        assert isinstance(response.error, PayloadTooLargeError)
+        assert response.headers == {"Content-Type": "application/json"}
+        assert (response.event, response.delivery) == (None, None)
+        [record] = caplog.records
+        assert record.levelno == logging.WARNING
+        assert record.getMessage().startswith("wrenn delivery d-413 event=- outcome=- status=413")
+        assert receiver.handle(b"x" * 101, headers).body == response.body
+
+
+class TestSettings:
+    @pytest.mark.parametrize("bad", [float("inf"), float("nan"), 0, -1, None, "300", True])
+    def test_tolerance_must_be_a_finite_positive_number(self, bad: Any) -> None:
+        with pytest.raises(ConfigurationError, match="tolerance"):
+            WebhookReceiver(SECRET, tolerance=bad)
+
+    @pytest.mark.parametrize("good", [1, 0.5, timedelta(minutes=2)])
+    def test_tolerance_as_seconds_or_timedelta(self, good: Any) -> None:
+        assert WebhookReceiver(SECRET, tolerance=good).tolerance in (1.0, 0.5, 120.0)
+
+    @pytest.mark.parametrize("bad", ["1000", 1000.0, True, 0, -5, None])
+    def test_max_body_bytes_must_be_a_positive_int(self, bad: Any) -> None:
+        with pytest.raises(ConfigurationError, match="max_body_bytes"):
+            WebhookReceiver(SECRET, max_body_bytes=bad)
+
+    @pytest.mark.parametrize("bad", ["30", float("inf"), float("nan"), 0, None, False])
+    def test_lease_must_be_a_finite_positive_number(self, bad: Any) -> None:
+        with pytest.raises(ConfigurationError, match="lease"):
+            WebhookReceiver(SECRET, lease=bad)
+
+    def test_records_must_outlive_the_tolerance_and_wrenns_retries(self) -> None:
+        with pytest.raises(ConfigurationError, match=r"ttl \(360 s\).*more than 360 s"):
+            WebhookReceiver(SECRET, idempotency=MemoryIdempotencyStore(ttl=360))
+        with pytest.raises(ConfigurationError, match="1060 s"):
+            WebhookReceiver(SECRET, tolerance=1000)  # the default store keeps records 900 s
+        WebhookReceiver(SECRET, idempotency=MemoryIdempotencyStore(ttl=361))
+        WebhookReceiver(SECRET, tolerance=839)
+
+    def test_a_store_that_does_not_say_its_ttl_is_trusted(self) -> None:
+        class Quiet:  # the IdempotencyStore methods are never called here
+            pass
+
+        receiver = WebhookReceiver(SECRET, idempotency=Quiet())  # type: ignore[arg-type]
+        assert isinstance(receiver.store, Quiet)
+
+    def test_the_inbox_mode_does_not_use_the_store(self, tmp_path: Any) -> None:
+        from wrenn_webhooks import SQLiteInbox
+
+        inbox = SQLiteInbox(tmp_path / "inbox.db")
+        try:
+            WebhookReceiver(SECRET, tolerance=3600, inbox=inbox)
+        finally:
+            inbox.close()
+
+    @pytest.mark.parametrize("blank", [" ", "\t\n", ["ok" * 16, "  "]])
+    def test_a_blank_secret_is_refused(self, blank: Any) -> None:
+        with pytest.raises(ConfigurationError, match="blank"):
+            WebhookReceiver(blank)
+        with pytest.raises(ConfigurationError, match="blank"):
+            sign(b"{}", " ")
+
+    def test_a_short_secret_warns(self) -> None:
+        with pytest.warns(WeakSecretWarning, match="31 characters") as caught:
+            WebhookReceiver("s" * 31)
+        assert caught[0].filename == __file__  # points at the caller, not the SDK
+        with pytest.warns(WeakSecretWarning, match="secret 2 of 2"):
+            WebhookReceiver([SECRET, "short"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            WebhookReceiver("s" * 32)
+            WebhookReceiver([SECRET, "s" * 32])
+
+    def test_signing_and_verifying_with_a_short_secret_do_not_warn(self, clock: Clock) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            body, headers = signed(SAMPLE_BODY, clock, "short")
+            verify(body, headers, "short", now=clock())
+            with pytest.raises(SignatureMismatchError):
+                verify(body, headers, "other", now=clock())
+
+    def test_the_warning_is_a_user_warning(self) -> None:
+        assert issubclass(WeakSecretWarning, UserWarning)
 
 
 def test_sign_helper_matches_receiver(receiver: WebhookReceiver, clock: Clock) -> None:

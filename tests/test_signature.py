@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -88,7 +89,7 @@ class TestSign:
     def test_fresh_delivery_id_each_call(self) -> None:
         assert sign(b"{}", SECRET)["X-Wrenn-Delivery"] != sign(b"{}", SECRET)["X-Wrenn-Delivery"]
 
-    @pytest.mark.parametrize("bad", ["", [], [""], ["ok", ""], [None]])
+    @pytest.mark.parametrize("bad", ["", [], [""], ["ok", ""], [None], " ", "\t\n", ["ok", "  "]])
     def test_no_or_empty_secret_fails_closed(self, bad: object) -> None:
         with pytest.raises(ConfigurationError):
             sign(b"{}", bad)  # type: ignore[arg-type]
@@ -220,9 +221,12 @@ class TestTolerance:
     def test_now_as_posix_seconds(self) -> None:
         verify(SAMPLE_BODY, sample_headers(), SECRET, now=NOW.timestamp())
 
-    @pytest.mark.parametrize("bad", [0, -5, float("nan")])
-    def test_tolerance_must_be_positive(self, bad: float) -> None:
-        with pytest.raises(ConfigurationError):
+    @pytest.mark.parametrize(
+        "bad",
+        [0, -5, float("nan"), float("inf"), timedelta(0), None, "300", True, [300]],
+    )
+    def test_tolerance_must_be_a_finite_positive_number(self, bad: Any) -> None:
+        with pytest.raises(ConfigurationError, match="tolerance"):
             verify(SAMPLE_BODY, sample_headers(), SECRET, tolerance=bad, now=NOW)
 
     def test_stale_is_reported_before_signature_work(self) -> None:

@@ -40,7 +40,7 @@ from .events import (
 from .inbox import SQLiteInbox
 from .receiver import Response, WebhookReceiver
 from .routing import Router, UnknownEventTypeWarning
-from .signature import Delivery, sign, verify
+from .signature import Delivery, WeakSecretWarning, sign, verify
 from .stores import IdempotencyStore, MemoryIdempotencyStore, SQLiteIdempotencyStore
 
 __version__ = "0.1.0"
@@ -52,6 +52,7 @@ __all__ = [
     "Response",
     "Delivery",
     "UnknownEventTypeWarning",
+    "WeakSecretWarning",
     # events
     "Event",
     "EventType",

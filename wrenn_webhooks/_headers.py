@@ -17,6 +17,22 @@ NAMES = (SIGNATURE, TIMESTAMP, DELIVERY)
 _LOWER = tuple(name.lower() for name in NAMES)
 
 
+CONTENT_LENGTH_DIGITS = 19
+"""Most digits a Content-Length may have: 10**19 bytes is past any body (gunicorn's limit too)."""
+
+
+def is_content_length(value: str) -> bool:
+    """Whether ``value`` is a valid Content-Length: 1 to 19 ASCII digits.
+
+    Spaces and tabs around it are allowed (optional whitespace, which servers
+    strip anyway). A sign, an underscore, more digits, or digits ``int()``
+    reads but HTTP does not (``²`` sent as the latin-1 byte 0xB2, for which
+    ``str.isdigit()`` is true, or ``٣``) make it a framing error, not a length.
+    """
+    value = value.strip(" \t")
+    return 0 < len(value) <= CONTENT_LENGTH_DIGITS and value.isascii() and value.isdigit()
+
+
 class _HasItems(Protocol):
     def items(self) -> Iterable[tuple[Any, Any]]: ...
 

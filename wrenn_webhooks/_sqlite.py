@@ -3,6 +3,12 @@
 One connection per thread, never one inherited across ``fork`` (gunicorn
 ``--preload``), and transactions that take the write lock at once
 (``BEGIN IMMEDIATE``) so that every read-check-write is atomic across processes.
+
+A file opened ``read_only`` (for commands that only look) is opened with SQLite's
+``mode=ro``: nothing is created, converted to WAL or migrated, and the database file
+is never written. Reading a file in WAL mode still uses its ``-wal`` and ``-shm``
+files, as every reader does, and creates them if no other connection has: an empty
+``-wal`` and the ``-shm`` index, which hold no data and which the next writer removes.
 """
 
 from __future__ import annotations
@@ -61,12 +67,13 @@ class SQLiteFile:
     """Seconds to wait for another writer."""
     _synchronous = "NORMAL"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         if str(path) in ("", ":memory:"):
             raise ConfigurationError(f"the {self._label} needs a file every process can open")
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise ConfigurationError(f"directory of {self._label} {self.path} does not exist")
+        self.read_only = read_only
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
@@ -91,7 +98,7 @@ class SQLiteFile:
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
         except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the file's fault
@@ -114,6 +121,8 @@ class SQLiteFile:
 
     def _open(self) -> sqlite3.Connection:
         """Open a new connection in WAL mode, its schema checked or created."""
+        if self.read_only:
+            return self._open_read_only()
         conn = sqlite3.connect(
             self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
@@ -140,6 +149,36 @@ class SQLiteFile:
                 raise ConfigurationError(
                     f"{self.path} holds no {self._label}: the store and the inbox"
                     " each need a file of their own"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Open a new read-only connection to a file that must hold this schema already."""
+        conn = sqlite3.connect(
+            f"{self.path.absolute().as_uri()}?mode=ro",
+            uri=True,
+            timeout=self._timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if not conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self._table,)
+            ).fetchone():
+                raise ConfigurationError(f"{self.path} holds no {self._label}")
+            if version > self._schema_version:
+                raise ConfigurationError(
+                    f"{self._label} {self.path} has schema version {version}, newer than"
+                    f" {self._schema_version}: it was written by a newer wrenn-webhooks"
+                )
+            if version < self._schema_version:  # migrating is for those that write
+                raise ConfigurationError(
+                    f"{self._label} {self.path} has schema version {version}, older than"
+                    f" {self._schema_version}: open it once to write (a worker does) to migrate it"
                 )
         except BaseException:
             conn.close()

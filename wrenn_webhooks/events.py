@@ -17,13 +17,24 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    Tag,
+    TypeAdapter,
+)
 from pydantic import ValidationError as _ValidationError
+from pydantic_core import CoreSchema, core_schema
 
+from ._text import printable
 from .errors import InvalidPayload
 
 __all__ = [
@@ -131,6 +142,42 @@ class EventExample:
 _CONFIG = ConfigDict(frozen=True, extra="allow")
 
 
+class _RFC3339:
+    """``timestamp``: an RFC 3339 string with a UTC offset, as Go writes it, then a datetime.
+
+    Wrenn's sender writes nothing else, and pydantic's lax parse reads ``12``,
+    ``"12"`` or ``"2026-05-24 21:10Z"`` as times (the first two in 1970).
+    Checked and parsed in pydantic-core (a regex, then its datetime parser),
+    so the hot path stays in Rust. From Python an aware ``datetime`` is
+    accepted as well, so ``parse_event(event.model_dump())`` holds.
+    """
+
+    PATTERN = (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+        r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    )
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        text = core_schema.chain_schema(
+            [
+                core_schema.str_schema(pattern=self.PATTERN, max_length=40),
+                core_schema.datetime_schema(tz_constraint="aware"),
+            ]
+        )
+        aware = core_schema.datetime_schema(strict=True, tz_constraint="aware")
+        return core_schema.custom_error_schema(
+            core_schema.json_or_python_schema(
+                json_schema=text, python_schema=core_schema.union_schema([aware, text])
+            ),
+            custom_error_type="rfc3339_timestamp",
+            custom_error_message=(
+                "Input should be an RFC 3339 time with a UTC offset, such as 2026-05-24T21:10:37Z"
+            ),
+        )
+
+
 class Actor(BaseModel):
     """Who triggered an event. A system actor has neither ``id`` nor ``name``."""
 
@@ -168,7 +215,7 @@ class Event(BaseModel):
 
     event: str
     outcome: Outcome | str | None = Field(default=None, union_mode="left_to_right")
-    timestamp: AwareDatetime
+    timestamp: Annotated[datetime, _RFC3339()]
     team_id: str
     actor: Actor
     resource: Resource
@@ -493,23 +540,25 @@ def parse_event(data: bytes | str | Mapping[str, Any]) -> Event:
 
 
 _UNION_LABEL = re.compile(r"[\w-]+\[.*\]|str|none")
+_NAME_LIMIT = 100
+"""Characters of a field name (a metadata key, say) a message shows before its ellipsis."""
 
 
 def _describe(exc: _ValidationError) -> str:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
-    loc = [str(part) for part in first["loc"]]
+    loc = [printable(part, _NAME_LIMIT) for part in first["loc"]]  # keys come from the body
     if loc and (loc[0] in EVENT_CLASSES or loc[0] == ""):
         loc = loc[1:]  # the union's tag, not a field
     while loc and _UNION_LABEL.fullmatch(loc[-1]):
         loc.pop()  # a union member's label, such as "str-enum[ActorKind]"
     kind = first["type"]
     if kind == "json_invalid":
-        text = f"body is not valid JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
+        text = f"body is not valid JSON: {printable(first['msg'].removeprefix('Invalid JSON: '))}"
     elif not loc and kind in {"model_type", "model_attributes_type", "dict_type"}:
         text = "body must be a JSON object"
     else:
-        text = f"field '{'.'.join(loc) or '(body)'}': {first['msg']}"
+        text = f"field '{'.'.join(loc) or '(body)'}': {printable(first['msg'])}"
     more = len(errors) - 1
     return f"invalid event: {text}" + (
         f" (and {more} more problem{'s' * (more > 1)})" if more else ""

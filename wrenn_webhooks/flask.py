@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
-from .errors import ConfigurationError, PayloadTooLargeError
+from . import _headers
+from .errors import ConfigurationError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
 from .stores import IdempotencyStore, store_from_url
@@ -97,12 +99,19 @@ def _view(
 
 def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
     limit = receiver.max_body_bytes
+    environ = request.environ
     # None when chunked: a Content-Length sent along with Transfer-Encoding means nothing.
     # werkzeug's own reading of it, straight from the environ (request.content_length
     # goes through the case-folding header view to find the same two values).
-    size = get_content_length(request.environ)
+    size = get_content_length(environ)
     if delivery_received.receivers:
         _send(app, delivery_received, body_size=size)
+    # werkzeug reads a Content-Length it cannot parse ("abc", "-1", "²", 5,000 digits)
+    # as 0 and the next server may do anything with it: a broken framing is a 400 here.
+    # An empty value is an absent one (PEP 3333).
+    declared = environ.get("CONTENT_LENGTH") if size is not None else None
+    if declared and not _headers.is_content_length(declared):
+        return _answer(app, Response(400, {"ok": False, "error": _BAD_LENGTH}))
     try:
         if size is not None and size > limit:
             raise RequestEntityTooLarge
@@ -115,13 +124,29 @@ def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
         if len(body) > limit:
             raise RequestEntityTooLarge
     except RequestEntityTooLarge:
-        error = PayloadTooLargeError(f"body is larger than the {limit} bytes this receiver accepts")
-        response = Response(413, {"ok": False, "error": str(error)}, error=error)
+        response = receiver.too_large(request.headers)
     except ClientDisconnected:
         # The stream ended before Content-Length: there is no whole body to verify.
         response = Response(400, {"ok": False, "error": "the body ended before its Content-Length"})
+    except Exception as exc:
+        # The server's own input stream refused the body: gunicorn raises its parse
+        # errors (a bad chunk size, a chunk without its CRLF) from wsgi.input's read(),
+        # and they are neither OSError nor ValueError, which werkzeug turns into
+        # ClientDisconnected. The client's framing is broken: 400, not the app's 500.
+        # Only the error's type is logged: its message quotes what the client sent.
+        logger.warning("request body unreadable (%s): answered 400", type(exc).__name__)
+        response = Response(400, {"ok": False, "error": _UNREADABLE})
     else:
         response = receiver.handle(body, request.headers)
+    return _answer(app, response)
+
+
+_BAD_LENGTH = "Content-Length must be 1 to 19 ASCII digits"
+_UNREADABLE = "the request body could not be read: its framing is invalid"
+
+
+def _answer(app: App, response: Response) -> ResponseReturnValue:
+    """Send the signal the status calls for and return the view's answer."""
     status = response.status_code
     signal = (
         delivery_handled
@@ -156,8 +181,10 @@ class WrennWebhooks(Router):
 
     - ``WRENN_WEBHOOK_SECRET`` (required): the secret, or a list during rotation.
     - ``WRENN_WEBHOOK_URL_PREFIX``: where to mount, default ``/webhooks/wrenn``.
-    - ``WRENN_WEBHOOK_TOLERANCE``: seconds, default 300.
-    - ``WRENN_WEBHOOK_MAX_BODY_BYTES``: default 1 MiB.
+    - ``WRENN_WEBHOOK_TOLERANCE``: seconds, default 300: a number, or a string of
+      ASCII digits with an optional fraction (``"300"``, ``"2.5"``).
+    - ``WRENN_WEBHOOK_MAX_BODY_BYTES``: default 1 MiB: an ``int``, or a string of
+      ASCII digits.
     - ``WRENN_WEBHOOK_STORE``: an ``IdempotencyStore``, ``"memory://"`` (default),
       ``"sqlite:///path/to/file.db"`` (shared by every worker process) or
       ``"redis://host:6379/0"`` (shared by every host; the ``redis`` extra).
@@ -175,19 +202,20 @@ class WrennWebhooks(Router):
         """Build the app's receiver from its config, store it, and mount the route.
 
         Raises:
-            ConfigurationError: No secret configured, or an unknown store URL.
+            ConfigurationError: No secret configured, a blank one, a number that
+                is not one (or not positive and finite), or an unknown store URL.
+
+        Warns:
+            WeakSecretWarning: A secret shorter than 32 characters.
         """
         config = app.config
         options: dict[str, Any] = dict(self._options)
-        for key, option, kind in (
-            ("WRENN_WEBHOOK_TOLERANCE", "tolerance", float),
-            ("WRENN_WEBHOOK_MAX_BODY_BYTES", "max_body_bytes", int),
+        for key, option, whole in (
+            ("WRENN_WEBHOOK_TOLERANCE", "tolerance", False),
+            ("WRENN_WEBHOOK_MAX_BODY_BYTES", "max_body_bytes", True),
         ):
             if option not in options and config.get(key) is not None:
-                try:
-                    options[option] = kind(config[key])
-                except (TypeError, ValueError):
-                    raise ConfigurationError(f"{key} must be a number") from None
+                options[option] = config_number(key, config[key], whole=whole)
         if "idempotency" not in options:
             options["idempotency"] = store_from_config(config.get("WRENN_WEBHOOK_STORE"))
         secret: str | Sequence[str] | None = options.pop("secret", None) or config.get(
@@ -210,6 +238,41 @@ class WrennWebhooks(Router):
         """Return the receiver ``init_app`` built for ``app``."""
         receiver: WebhookReceiver = app.extensions[EXTENSION_KEY]
         return receiver
+
+
+def config_number(key: str, value: object, *, whole: bool) -> float:
+    """A positive, finite number from ``app.config``, or a string of one (as the environment gives).
+
+    A string is ASCII digits with, unless ``whole``, an optional fraction
+    (``"300"``, ``"2.5"``), surrounding whitespace ignored: no sign, exponent,
+    ``inf`` or ``nan``. A ``whole`` number is an ``int``; ``bool`` is neither.
+
+    Raises:
+        ConfigurationError: Anything else, naming ``key``.
+    """
+    number = _config_number(value, whole=whole)
+    if number is None or not 0 < number < math.inf:
+        what = "whole number of bytes" if whole else "finite number of seconds"
+        example = '1048576 or "1048576"' if whole else '300 or "300" or "2.5"'
+        raise ConfigurationError(
+            f"{key} must be a positive {what}, such as {example}, not {value!r}"
+        )
+    return number
+
+
+def _config_number(value: object, *, whole: bool) -> float | None:
+    if isinstance(value, str):
+        digits, dot, fraction = value.strip().partition(".")
+        if not (digits.isascii() and digits.isdecimal()):
+            return None
+        if not dot:
+            return int(digits)
+        if whole or not (fraction.isascii() and fraction.isdecimal()):
+            return None
+        return float(f"{digits}.{fraction}")
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        return None
+    return value
 
 
 def store_from_config(value: object) -> IdempotencyStore | None:

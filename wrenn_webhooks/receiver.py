@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from ._headers import HeaderSource
+from ._text import printable
 from .errors import (
     ConfigurationError,
     HandlerError,
@@ -23,10 +24,18 @@ from .errors import (
     StoreError,
     WrennWebhookError,
 )
-from .events import Event, parse_body
+from .events import KNOWN_EVENT_NAMES, Event, parse_body
 from .inbox.base import Inbox
 from .routing import Dispatch, ErrorObserver, Router
-from .signature import DEFAULT_TOLERANCE, Delivery, Verifier
+from .signature import (
+    DEFAULT_TOLERANCE,
+    Delivery,
+    Verifier,
+    delivery_id_of,
+    seconds_setting,
+    secrets_tuple,
+    warn_weak_secrets,
+)
 from .stores.base import DEFAULT_LEASE, Claim, ClaimState, IdempotencyStore
 from .stores.memory import MemoryIdempotencyStore
 
@@ -35,6 +44,8 @@ __all__ = ["ErrorObserver", "Response", "WebhookReceiver"]
 logger = logging.getLogger("wrenn_webhooks")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+WRENN_RETRY_WINDOW = 60.0
+"""Seconds from an event's first attempt to its last, at most (protocol notes, "Timeline")."""
 
 
 def _json_headers() -> dict[str, str]:
@@ -78,7 +89,14 @@ class WebhookReceiver(Router):
         clock: Returns POSIX seconds; inject one in tests.
 
     Raises:
-        ConfigurationError: No secret, an empty secret, or a bad setting.
+        ConfigurationError: No secret, an empty or blank secret, a setting of
+            the wrong type, not positive or not finite, or a store whose
+            ``ttl`` does not exceed ``tolerance`` plus Wrenn's 60 s of retries
+            (checked when the store has a ``ttl`` and no inbox is given; a
+            custom store without one must keep its records that long itself).
+
+    Warns:
+        WeakSecretWarning: A secret shorter than 32 characters.
     """
 
     def __init__(
@@ -93,17 +111,25 @@ class WebhookReceiver(Router):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
-        self._verifier = Verifier(secret, tolerance)
-        if max_body_bytes < 1 or not lease > 0:
-            raise ConfigurationError("max_body_bytes and lease must be positive")
+        secrets = secrets_tuple(secret)
+        self._verifier = Verifier(secrets, tolerance)
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
+            raise ConfigurationError(
+                f"max_body_bytes must be an int, not {type(max_body_bytes).__name__}"
+            )
+        if max_body_bytes < 1:
+            raise ConfigurationError(f"max_body_bytes must be positive, not {max_body_bytes}")
         self.max_body_bytes = max_body_bytes
         self.store: IdempotencyStore = (
             MemoryIdempotencyStore() if idempotency is None else idempotency
         )
-        self.lease = lease
+        self.lease = seconds_setting("lease", lease)
         self.inbox = inbox
         self.clock = clock
         self._serving = False
+        if inbox is None:  # the inbox keeps its own records; the store is not used then
+            _check_ttl(self.store, self.tolerance)
+        warn_weak_secrets(secrets)
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver {len(self.routes)} handlers, {self.secret_count} secret(s)>"
@@ -148,9 +174,7 @@ class WebhookReceiver(Router):
         delivery: Delivery | None = None
         try:
             if len(body) > self.max_body_bytes:
-                raise PayloadTooLargeError(
-                    f"body is larger than the {self.max_body_bytes} bytes this receiver accepts"
-                )
+                raise self._too_large_error()
             now = self.clock()
             delivery = self._verifier.verify(body, headers, now)
             event = parse_body(body)
@@ -185,10 +209,38 @@ class WebhookReceiver(Router):
             else:
                 self.store.finish(key, now=now)
         except WrennWebhookError as exc:
+            if delivery is None:  # refused before the signature held
+                return self._rejected(started, exc, headers)
             return self._logged(started, _failed(exc, event, delivery))
         if result.failures:
             return self._logged(started, _handler_failed(result, event, delivery))
         return self._logged(started, _handled(event, delivery, result.ran))
+
+    def too_large(self, headers: HeaderSource) -> Response:
+        """Answer 413 for a body an adapter refused before reading it, logged as ``handle()`` does.
+
+        For adapters that check ``Content-Length`` (or a chunked body's size)
+        themselves, as the Flask blueprint does: the answer is the one
+        ``handle()`` gives a body over ``max_body_bytes``, and the log line
+        carries the request's ``X-Wrenn-Delivery`` when it is well formed.
+        """
+        return self._rejected(time.perf_counter(), self._too_large_error(), headers)
+
+    def _too_large_error(self) -> PayloadTooLargeError:
+        return PayloadTooLargeError(
+            f"body is larger than the {self.max_body_bytes} bytes this receiver accepts"
+        )
+
+    def _rejected(self, started: float, exc: WrennWebhookError, headers: HeaderSource) -> Response:
+        """The answer to a request refused before verification (413, 401).
+
+        Its log line names the ``X-Wrenn-Delivery`` sent, if well formed, to
+        match the attempt in Wrenn's log; it is not verified, so it goes in the
+        log only, never in the ``Response``.
+        """
+        response = _failed(exc, None, None)
+        unverified = delivery_id_of(headers) if logger.isEnabledFor(logging.WARNING) else None
+        return self._logged(started, response, unverified)
 
     def _enqueue(
         self, key: str, body: bytes, event: Event, delivery: Delivery, now: float
@@ -212,26 +264,58 @@ class WebhookReceiver(Router):
             delivery,
         )
 
-    def _logged(self, started: float, response: Response) -> Response:
+    def _logged(
+        self, started: float, response: Response, delivery_id: str | None = None
+    ) -> Response:
+        """Write the delivery's one log line; ``delivery_id`` when no verified one exists."""
         level = logging.INFO if response.status_code < 400 else logging.WARNING
         if logger.isEnabledFor(level):
-            event, delivery = response.event, response.delivery
+            event, delivery, error = response.event, response.delivery, response.error
+            kind: object = "-"
+            outcome: object = None
+            if event is not None:
+                # Typed classes hold an EventType and outcomes an Outcome: only
+                # unknown strings are text from the body, and only those are escaped.
+                kind, outcome = event.event, event.outcome
+                if type(event) is Event and kind not in KNOWN_EVENT_NAMES:
+                    kind = printable(kind)
+                if type(outcome) is str:
+                    outcome = printable(outcome)
             logger.log(
                 level,
                 "wrenn delivery %s event=%s outcome=%s status=%d handlers=%s duration=%.1fms%s",
-                delivery.delivery_id if delivery else "-",
-                event.event if event else "-",
-                (event.outcome if event else None) or "-",
+                (delivery.delivery_id if delivery else delivery_id) or "-",
+                kind,
+                outcome or "-",
                 response.status_code,
                 response.body.get("handled", 0),
                 (time.perf_counter() - started) * 1000,
-                f" error={response.error}" if response.error else "",
+                f" error={printable(error, 1000)}" if error else "",
             )
         return response
 
     def _start_serving(self) -> None:
         self.seal("it handled its first delivery")
         self._serving = True
+
+
+def _check_ttl(store: IdempotencyStore, tolerance: float) -> None:
+    """Refuse a store that forgets a body while Wrenn or a replay can still send it again.
+
+    A body is accepted again until ``tolerance`` after its last attempt was
+    signed, and Wrenn's last attempt comes up to 60 s after its first.
+    """
+    ttl = getattr(store, "ttl", None)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        return  # a store that does not say: keeping records long enough is its own affair
+    needed = tolerance + WRENN_RETRY_WINDOW
+    if not ttl > needed:
+        raise ConfigurationError(
+            f"the idempotency store's ttl ({ttl:g} s) must be more than {needed:g} s: "
+            f"the tolerance ({tolerance:g} s) plus Wrenn's {WRENN_RETRY_WINDOW:g} s of "
+            "retries, or a redelivery its records no longer cover runs the handlers again; "
+            "give the store a longer ttl or the receiver a shorter tolerance"
+        )
 
 
 def _handled(

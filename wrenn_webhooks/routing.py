@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overload
 
+from ._text import printable
 from .errors import ConfigurationError
 from .events import EVENT_CLASSES, KNOWN_EVENT_NAMES, Event, Outcome
 
@@ -179,7 +180,7 @@ class Dispatcher:
         logger.exception(
             "handler %s failed for %s (delivery %s)",
             route.name,
-            event.event,
+            printable(event.event),
             delivery.delivery_id,
             exc_info=exc,
         )

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
+import math
 import re
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -26,12 +29,15 @@ from .errors import (
     MissingHeaderError,
     SignatureMismatchError,
     TimestampOutsideToleranceError,
+    WrennWebhookError,
 )
 
-__all__ = ["DEFAULT_TOLERANCE", "Delivery", "sign", "verify"]
+__all__ = ["DEFAULT_TOLERANCE", "Delivery", "WeakSecretWarning", "sign", "verify"]
 
 DEFAULT_TOLERANCE = 300.0
 """Seconds a signed timestamp may lie in the past or the future."""
+MIN_SECRET_LENGTH = 32
+"""Receivers warn about shorter secrets; Wrenn generates 64 hex characters."""
 
 _PREFIX = "sha256="
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
@@ -59,16 +65,94 @@ class Delivery(NamedTuple):
     redelivery: bool = False
 
 
+class WeakSecretWarning(UserWarning):
+    """A receiver was given a secret shorter than 32 characters.
+
+    Wrenn generates 64 hex characters; a short secret is one a team typed in.
+    Only a warning, from ``WebhookReceiver`` and the Flask extension (never
+    from ``sign()``, ``verify()`` or the test kit), so tests can use short
+    secrets knowingly: silence it with ``warnings.filterwarnings`` there.
+    """
+
+
 def secrets_tuple(secret: str | Sequence[str]) -> tuple[str, ...]:
-    """Validate one secret or a list of them; fail closed on anything empty."""
+    """Validate one secret or a list of them; fail closed on anything empty or blank."""
     secrets = (secret,) if isinstance(secret, str) else tuple(secret) if secret else ()
     if not secrets:
         raise ConfigurationError("no webhook secret configured; pass the channel's secret")
     for item in secrets:
         if not isinstance(item, str) or not item:
             raise ConfigurationError("every webhook secret must be a non-empty string")
+        if item.isspace():
+            raise ConfigurationError(
+                "a webhook secret is blank (only whitespace); pass the channel's secret"
+            )
         _keyed(item)  # rejects secrets that cannot be UTF-8 encoded
     return secrets
+
+
+def warn_weak_secrets(secrets: tuple[str, ...]) -> None:
+    """Warn (``WeakSecretWarning``) about each secret shorter than ``MIN_SECRET_LENGTH``.
+
+    The warning points at the first caller outside this package: the line
+    that built the receiver or called ``init_app``.
+    """
+    for number, item in enumerate(secrets, start=1):
+        if len(item) < MIN_SECRET_LENGTH:
+            which = (
+                "the webhook secret" if len(secrets) == 1 else f"secret {number} of {len(secrets)}"
+            )
+            warnings.warn(
+                f"{which} is only {len(item)} characters; use {MIN_SECRET_LENGTH} or more, "
+                "such as the 64 Wrenn generates (or `wrenn-webhooks secret` prints)",
+                WeakSecretWarning,
+                stacklevel=_outside_package(),
+            )
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` of the first frame outside ``wrenn_webhooks``, for its caller's warn()."""
+    package = __name__.partition(".")[0]
+    frame, level = inspect.currentframe(), 0  # 0: this frame; 1: its caller, which warns
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == package:
+        frame, level = frame.f_back, level + 1
+    return max(level, 1)
+
+
+def seconds_setting(name: str, value: object) -> float:
+    """``value`` as a positive, finite number of seconds (a ``timedelta`` too).
+
+    Raises:
+        ConfigurationError: Anything else, ``bool`` and numeric strings included.
+    """
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds, not {type(value).__name__}"
+        )
+    if not 0 < seconds < math.inf:
+        raise ConfigurationError(
+            f"{name} must be a positive, finite number of seconds, not {value}"
+        )
+    return float(seconds)
+
+
+def delivery_id_of(headers: HeaderSource) -> str | None:
+    """The ``X-Wrenn-Delivery`` of a request refused before ``verify``, if well formed.
+
+    Well formed as ``verify`` requires it: 1 to 200 printable ASCII characters.
+    Unverified: for a log line that matches a rejected attempt to Wrenn's own
+    log, never for deduplication or audit.
+    """
+    try:
+        delivery_id = _headers.read(headers)[2]
+    except (WrennWebhookError, TypeError, ValueError):  # a value that is not text: no id
+        return None
+    if delivery_id is not None and (
+        0 < len(delivery_id) <= 200 and delivery_id.isascii() and delivery_id.isprintable()
+    ):
+        return delivery_id
+    return None
 
 
 class _KeyedHmac:
@@ -221,10 +305,7 @@ class Verifier:
 
     def __init__(self, secret: str | Sequence[str], tolerance: float | timedelta) -> None:
         self._keys = tuple(enumerate(_keyed(item) for item in secrets_tuple(secret)))
-        window = tolerance.total_seconds() if isinstance(tolerance, timedelta) else tolerance
-        if not float(window) > 0:
-            raise ConfigurationError("tolerance must be a positive number of seconds")
-        self.tolerance = float(window)
+        self.tolerance = seconds_setting("tolerance", tolerance)
         # Deliveries in a burst share their signing second: keep the last parse.
         self._last: tuple[str, datetime, float, bytes] = ("", datetime.min, 0.0, b"")
 
@@ -242,7 +323,7 @@ class Verifier:
             raise MissingHeaderError(f"missing {_headers.TIMESTAMP} header")
         if len(signature) != 71 or not signature.startswith(_PREFIX) or not signature.isascii():
             raise _malformed_signature()
-        if delivery_id is not None and not (
+        if delivery_id is not None and not (  # the rule of delivery_id_of(), inline: hot path
             0 < len(delivery_id) <= 200 and delivery_id.isascii() and delivery_id.isprintable()
         ):
             raise MalformedHeaderError(

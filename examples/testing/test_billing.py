@@ -7,7 +7,7 @@ from billing import Ledger, register
 from wrenn_webhooks import WebhookReceiver
 from wrenn_webhooks.testing import FrozenClock, deliver, make_event
 
-SECRET = "test-secret"
+SECRET = "a-test-secret-of-32-characters!!"
 
 
 def make_receiver(ledger: Ledger, clock: FrozenClock) -> WebhookReceiver:

@@ -8,11 +8,13 @@ from datetime import datetime, timezone
 from wrenn_webhooks import Event, WebhookReceiver
 from wrenn_webhooks.testing import FrozenClock, deliver, make_event, signed_request
 
+SECRET = "a-test-secret-of-32-characters!!"
+
 
 def test_a_replayed_delivery_is_refused() -> None:
     clock = FrozenClock(datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc))
-    receiver = WebhookReceiver("test-secret", clock=clock)
-    body, headers = signed_request(make_event("host.down"), "test-secret", timestamp=clock.datetime)
+    receiver = WebhookReceiver(SECRET, clock=clock)
+    body, headers = signed_request(make_event("host.down"), SECRET, timestamp=clock.datetime)
 
     clock.advance(301)  # five minutes and a second later, someone sends it again
     response = receiver.handle(body, headers)
@@ -23,10 +25,10 @@ def test_a_replayed_delivery_is_refused() -> None:
 
 def test_wrenns_retries_fit_in_the_window() -> None:
     clock = FrozenClock()
-    receiver = WebhookReceiver("test-secret", clock=clock)
+    receiver = WebhookReceiver(SECRET, clock=clock)
 
     # The clock moves on by Wrenn's retry spacing: 10 s, then 30 s.
-    results = deliver(receiver, make_event(), "test-secret", attempts=3, clock=clock)
+    results = deliver(receiver, make_event(), SECRET, attempts=3, clock=clock)
 
     assert [r.ok for r in results] == [True, True, True]
     assert [r.timestamp for r in results][-1] == clock.datetime.strftime("%Y-%m-%dT%H:%M:%SZ")

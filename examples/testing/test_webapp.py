@@ -7,7 +7,7 @@ from webapp import create_app
 
 from wrenn_webhooks.testing import FrozenClock, deliver, make_event
 
-SECRET = "test-secret"
+SECRET = "a-test-secret-of-32-characters!!"
 
 
 def test_the_app_meters_a_redelivered_event_once() -> None:

@@ -125,10 +125,12 @@ class RedisBackend(Backend):
         return RedisInbox(self.url, **options)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "redis":  # skipped, saying why, without redis-server
         chosen: Backend = RedisBackend(request.getfixturevalue("redis_url"))
+    elif request.param == "redis-cluster":  # three masters; the URL ends in ?cluster=yes
+        chosen = RedisBackend(request.getfixturevalue("redis_cluster_url"))
     else:
         chosen = SQLiteBackend(tmp_path / "inbox.db")
     yield chosen

@@ -108,6 +108,41 @@ class TestInboxMode:
             "the stored body no longer parses as an event:"
         )
 
+    def test_each_reschedule_and_the_dead_letter_are_logged(
+        self,
+        receiver: WebhookReceiver,
+        inbox: SQLiteInbox,
+        clock: Clock,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        @receiver.on("capsule.pause")
+        def down(event: Event) -> None:
+            raise ConnectionError("pager unreachable")
+
+        receiver.handle(*signed(body_for("sb-7"), clock))
+        worker = Worker(receiver, clock=clock)
+        start = clock.now
+        with caplog.at_level(logging.WARNING, logger="wrenn_webhooks.inbox"):
+            for delay in (0, 10, 60):  # the fixture's retry_delays: (10, 60)
+                clock.advance(delay)
+                assert worker.run_once() == 1
+        lines = [r for r in caplog.records if r.name == "wrenn_webhooks.inbox"]
+        first = datetime.fromtimestamp(start + 10, timezone.utc).isoformat()
+        assert [(r.levelname, r.getMessage()) for r in lines] == [
+            ("WARNING", f"inbox item 1 (capsule.pause) failed attempt 1; next attempt at {first}"),
+            (
+                "WARNING",
+                "inbox item 1 (capsule.pause) failed attempt 2; next attempt at "
+                + datetime.fromtimestamp(clock.now, timezone.utc).isoformat(),
+            ),
+            (
+                "ERROR",
+                "inbox item 1 (capsule.pause) is dead after 3 attempts; last error: "
+                "tests.inbox.test_worker.TestInboxMode.test_each_reschedule_and_the_dead_letter"
+                "_are_logged.<locals>.down: ConnectionError: pager unreachable",
+            ),
+        ]
+
     def test_items_whose_lease_ran_out_in_the_batch_are_left_alone(
         self, receiver: WebhookReceiver, inbox: SQLiteInbox, clock: Clock
     ) -> None:
@@ -183,6 +218,8 @@ class BrokenInbox:
         self, item_id: int, errors: Mapping[str, str], *, now: float, final: bool = False
     ) -> None: ...
     def release(self, item_id: int) -> None: ...
+    def get(self, item_id: int) -> InboxItem | None:
+        return None
 
 
 class TestWorker:

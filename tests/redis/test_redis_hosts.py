@@ -112,8 +112,8 @@ def test_two_receivers_and_two_workers_succeed_once_per_handler(
         (handler, f"sb-{n}"): 1 for handler in ("first", "second") for n in range(events)
     }
     assert len(box.list(limit=1000)) == events
-    assert redis_client.xlen("wrenn:inbox") == 0
-    assert redis_client.xpending("wrenn:inbox", "wrenn-workers")["pending"] == 0
+    assert redis_client.xlen("{wrenn:inbox}") == 0
+    assert redis_client.xpending("{wrenn:inbox}", "wrenn-workers")["pending"] == 0
     box.close()
 
 

@@ -31,15 +31,16 @@ def key(body: bytes) -> str:
 KEY = key(b'{"event":"capsule.pause"}')
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdempotencyStore]:
     if request.param == "memory":
         yield MemoryIdempotencyStore(ttl=TTL)
         return
-    if request.param == "redis":  # skipped, saying why, without redis-server
+    if request.param.startswith("redis"):  # skipped, saying why, without redis-server
         from wrenn_webhooks.redis import RedisIdempotencyStore
 
-        redis_store = RedisIdempotencyStore(request.getfixturevalue("redis_url"), ttl=TTL)
+        fixture = "redis_cluster_client" if request.param == "redis-cluster" else "redis_url"
+        redis_store = RedisIdempotencyStore(request.getfixturevalue(fixture), ttl=TTL)
         yield redis_store
         redis_store.close()
         return

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__, _headers
+from .._text import printable
 from ..encoding import encode_event, format_event_time
 from ..errors import SignatureError, WrennWebhookError
 from ..events import EVENT_CLASSES, LEGACY_EVENT_TYPES, Event, EventType, parse_event
@@ -96,7 +97,8 @@ def post_like_wrenn(
         )
         response = connection.getresponse()
         text = response.read(2048).decode("utf-8", "replace").strip()
-        return response.status, f"{response.status} {response.reason} {text}".strip()
+        # The answer's text goes to the terminal: escaped, as whatever a server sends.
+        return response.status, printable(f"{response.status} {response.reason} {text}", 2100)
     except TimeoutError:
         return None, f"no answer within {timeout:g} s"
     except OSError as exc:
@@ -251,21 +253,29 @@ def send(
 
 
 def describe_event(event: Event, delivery_id: str | None = None) -> str:
-    """Render an event as a readable block of text."""
+    """Render an event as a readable block of text, one line per field.
+
+    Every value comes from the body: each is escaped (``printable``), so a
+    control character or a terminal escape sequence in it shows as ``\\x1b``
+    and cannot add a line or drive the terminal.
+    """
     actor = event.actor
-    who = " ".join(str(part) for part in (actor.type, actor.id, actor.name) if part)
+    who = " ".join(printable(part) for part in (actor.type, actor.id, actor.name) if part)
+    heading = f"── {printable(event.event)}  {printable(event.outcome or '')}"
     lines = [
-        f"── {event.event}  {event.outcome or ''}  {format_event_time(event.timestamp)}".rstrip()
-        + (f"  (delivery {delivery_id})" if delivery_id else ""),
-        f"   team      {event.team_id}",
+        f"{heading}  {format_event_time(event.timestamp)}".rstrip()
+        + (f"  (delivery {printable(delivery_id)})" if delivery_id else ""),
+        f"   team      {printable(event.team_id)}",
         f"   actor     {who}",
-        f"   resource  {event.resource.type} {event.resource.id}",
+        f"   resource  {printable(event.resource.type)} {printable(event.resource.id)}",
     ]
     if event.metadata:
-        pairs = ", ".join(f"{key}={value}" for key, value in sorted(event.metadata.items()))
+        pairs = ", ".join(
+            f"{printable(key)}={printable(value)}" for key, value in sorted(event.metadata.items())
+        )
         lines.append(f"   metadata  {pairs}")
     if event.error:
-        lines.append(f"   error     {event.error}")
+        lines.append(f"   error     {printable(event.error, 1000)}")
     return "\n".join(lines)
 
 
@@ -305,7 +315,8 @@ def serve(host: str, port: int, path: str, secret: str) -> None:
     app.register_blueprint(blueprint(receiver), url_prefix=None if path == "/" else path)
 
     def rejected(sender: Flask, response: Response, **_: Any) -> None:
-        click.echo(f"✗ rejected ({response.status_code}): {response.body['error']}", err=True)
+        reason = printable(response.body["error"], 1000)
+        click.echo(f"✗ rejected ({response.status_code}): {reason}", err=True)
 
     delivery_rejected.connect(rejected, app)
     server = make_server(host, port, app, threaded=True)

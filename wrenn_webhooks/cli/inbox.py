@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
+from .._text import printable
 from ..errors import WrennWebhookError
 from ..inbox import InboxItem, SQLiteInbox, Worker
 from ..receiver import WebhookReceiver
@@ -157,11 +158,18 @@ def _redis_inbox(url: str) -> RedisInbox:
 
 
 @contextmanager
-def _opened(ctx: click.Context) -> Iterator[SQLiteInbox | RedisInbox]:
-    """Open the group's inbox; its errors become one line on stderr."""
+def _opened(ctx: click.Context, *, read_only: bool = False) -> Iterator[SQLiteInbox | RedisInbox]:
+    """Open the group's inbox; its errors become one line on stderr.
+
+    ``read_only`` for the commands that only look: a SQLite file is then never
+    created, switched to WAL, migrated or written, and must already hold an inbox.
+    """
     db, redis_url = ctx.obj
     try:
-        box = SQLiteInbox(db) if redis_url is None else _redis_inbox(redis_url)
+        if redis_url is not None:
+            box: SQLiteInbox | RedisInbox = _redis_inbox(redis_url)
+        else:
+            box = SQLiteInbox(db, read_only=read_only)
         try:
             yield box
         finally:
@@ -186,7 +194,7 @@ def _state(item: InboxItem, now: float) -> str:
 @click.pass_context
 def stats(ctx: click.Context) -> None:
     """Count events by state, and the age of the oldest pending one."""
-    with _opened(ctx) as box:
+    with _opened(ctx, read_only=True) as box:
         counts = box.stats(now=time.time())
     for name, value in counts.items():
         shown = "-" if value is None else f"{value:.1f} s" if isinstance(value, float) else value
@@ -201,7 +209,7 @@ def list_command(ctx: click.Context, status: str | None, limit: int) -> None:
     """List events, oldest first ("failed": pending after a failed attempt)."""
     chosen = cast('Literal["pending", "failed", "dead", "done"] | None', status)
     now = time.time()
-    with _opened(ctx) as box:
+    with _opened(ctx, read_only=True) as box:
         items = box.list(chosen, limit=limit)
     if not items:
         click.echo("no events")
@@ -212,10 +220,11 @@ def list_command(ctx: click.Context, status: str | None, limit: int) -> None:
     for item in items:
         line = (
             f"{item.id:>6}  {_state(item, now):<9}  {item.attempts:>5}  "
-            f"{_when(item.received_at)}  {item.event_type:<24}  {item.resource_id}"
+            f"{_when(item.received_at)}  {printable(item.event_type):<24}  "
+            f"{printable(item.resource_id)}"
         )
         for name, error in item.last_errors.items():
-            line += f"\n{'':>8}{name}: {error[:120]}"
+            line += f"\n{'':>8}{printable(name)}: {printable(error, 120)}"
         click.echo(line)
 
 
@@ -224,16 +233,16 @@ def list_command(ctx: click.Context, status: str | None, limit: int) -> None:
 @click.pass_context
 def show(ctx: click.Context, item_id: int) -> None:
     """Show one event: where it stands, its handlers' errors, and its body."""
-    with _opened(ctx) as box:
+    with _opened(ctx, read_only=True) as box:
         item = box.get(item_id)
     if item is None:
         raise click.ClickException(f"no event {item_id} in the inbox")
     rows = {
         "id": item.id,
         "state": _state(item, time.time()),
-        "event": item.event_type,
-        "resource": item.resource_id,
-        "delivery": item.delivery_id or "-",
+        "event": printable(item.event_type),
+        "resource": printable(item.resource_id),
+        "delivery": printable(item.delivery_id or "-"),
         "signed at": _when(item.signed_at),
         "received at": _when(item.received_at),
         "attempts": item.attempts,
@@ -246,12 +255,14 @@ def show(ctx: click.Context, item_id: int) -> None:
     for name, value in rows.items():
         click.echo(f"{name:<13} {value}")
     for name, error in item.last_errors.items():
-        click.echo(f"error         {name}: {error}")
+        click.echo(f"error         {printable(name)}: {printable(error, None)}")
     click.echo("body")
     try:
-        click.echo(json.dumps(json.loads(item.body), indent=2, ensure_ascii=False))
+        text = json.dumps(json.loads(item.body), indent=2, ensure_ascii=False)
     except ValueError:
-        click.echo(item.body.decode("utf-8", "replace"))
+        text = item.body.decode("utf-8", "replace")
+    # JSON escapes C0 controls only: DEL, C1, U+2028/9 and bidi controls stay raw.
+    click.echo("\n".join(printable(line, None) for line in text.split("\n")))
 
 
 @inbox.command()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..events import Event
     from ..signature import Delivery
 
-__all__ = ["DEFAULT_RETRY_DELAYS", "WORKER_DIED", "Inbox", "InboxItem", "Status"]
+__all__ = ["DEFAULT_RETRY_DELAYS", "INBOX_ERROR", "WORKER_DIED", "Inbox", "InboxItem", "Status"]
 
 DEFAULT_RETRY_DELAYS = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0)
 """Seconds before each retry of a failed event: seven attempts over about 8.6 hours."""
@@ -25,6 +25,11 @@ Status = Literal["pending", "done", "dead"]
 WORKER_DIED = "the worker handling it stopped before finishing, on every attempt"
 """The error recorded, under the name ``(worker)``, for an event dead-lettered because
 every attempt ended with its worker's lease running out."""
+
+INBOX_ERROR = "(inbox)"
+"""The name under which ``last_errors`` says why the inbox itself dead-lettered an
+event: its stored row is damaged (a field of the wrong type, text that is not UTF-8,
+bookkeeping that is not the JSON it should be) and cannot become an ``InboxItem``."""
 
 
 @dataclass(frozen=True)
@@ -155,4 +160,8 @@ class Inbox(Protocol):
 
         For a worker shutting down; handlers recorded by ``complete_handler`` stay completed.
         """
+        ...
+
+    def get(self, item_id: int) -> InboxItem | None:
+        """One item as it stands, or ``None`` if there is no such item (or it was purged)."""
         ...

@@ -2,21 +2,27 @@
 
 Each row is one event: stored by ``put`` before the receiver answers 202, then
 claimed, handled and finished (or failed, retried and dead-lettered) by workers.
+
+Rows are read so that nothing in one of them can fail the transaction reading it
+(text comes out as bytes, decoded and checked in Python): a damaged row becomes an
+item with a reason, which ``claim`` dead-letters on its own and ``list``/``get`` show.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import logging
 import math
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._sqlite import SQLiteFile
 from ..errors import ConfigurationError
-from .base import DEFAULT_RETRY_DELAYS, WORKER_DIED, Inbox, InboxItem, Status
+from .base import DEFAULT_RETRY_DELAYS, INBOX_ERROR, WORKER_DIED, Inbox, InboxItem, Status
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
 
 # InboxItem lives in .base; it is re-exported here only for modules not yet moved to .base.
 __all__ = ["InboxItem", "SQLiteInbox"]
+
+logger = logging.getLogger("wrenn_webhooks.inbox")
 
 _SCHEMA_VERSION = 1
 _SCHEMA = (
@@ -41,9 +49,61 @@ _SCHEMA = (
     "CREATE INDEX inbox_finished ON inbox (status, finished_at)",
     f"PRAGMA user_version = {_SCHEMA_VERSION}",
 )
-_COLUMNS = (
-    "id, key, body, event_type, resource_id, delivery_id, signed_at, received_at, status,"
-    " attempts, completed, last_errors, next_attempt_at, lease_owner, lease_until, finished_at"
+_NAMES = (
+    "id",
+    "key",
+    "body",
+    "event_type",
+    "resource_id",
+    "delivery_id",
+    "signed_at",
+    "received_at",
+    "status",
+    "attempts",
+    "completed",
+    "last_errors",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_until",
+    "finished_at",
+)
+
+
+def _raw(column: str) -> str:
+    """``column`` read so that sqlite3 cannot fail on it, whatever it holds.
+
+    Text comes out as bytes (sqlite3 would raise on text that is not UTF-8, inside
+    the transaction); a blob as the text ``'blob'`` (a body as its bytes); numbers
+    and NULL as they are. ``_Reader`` decodes and checks.
+    """
+    if column == "body":
+        return "CASE WHEN typeof(body) IN ('text', 'blob') THEN CAST(body AS BLOB) ELSE body END"
+    if column == "id":  # INTEGER PRIMARY KEY: always an integer
+        return column
+    return (
+        f"CASE typeof({column}) WHEN 'text' THEN CAST({column} AS BLOB)"
+        f" WHEN 'blob' THEN 'blob' ELSE {column} END"
+    )
+
+
+_COLUMNS = ", ".join(_raw(name) for name in _NAMES)
+_STATUSES = ("pending", "done", "dead")
+# Any other status, found by index ranges (an OR of them, not a scan of the table).
+_OTHER_STATUS = (
+    "status < 'dead' OR (status > 'dead' AND status < 'done')"
+    " OR (status > 'done' AND status < 'pending') OR status > 'pending'"
+)
+# Due: a time that is no number (damaged) counts as due, to be dead-lettered.
+_DUE = (
+    " AND (typeof(next_attempt_at) NOT IN ('integer', 'real') OR next_attempt_at <= ?)"
+    " AND (typeof(lease_until) NOT IN ('integer', 'real') OR lease_until <= ?)"
+)
+# ``last_errors`` with one more error, even if what it holds is not a JSON object.
+_WITH_ERROR = (
+    "CASE WHEN typeof(last_errors) != 'text' THEN json_object(:name, :error)"
+    " WHEN NOT json_valid(last_errors) THEN json_object(:name, :error)"
+    " WHEN json_type(last_errors) != 'object' THEN json_object(:name, :error)"
+    " ELSE json_set(last_errors, '$.\"' || :name || '\"', :error) END"
 )
 # Per-resource ordering: nothing earlier of the same resource may still be pending.
 _IN_ORDER = (
@@ -60,29 +120,142 @@ _LIST_FILTERS = {
 _SYNCHRONOUS = ("NORMAL", "FULL")
 _BUSY_TIMEOUT = 5.0
 """Seconds to wait for another writer; well inside Wrenn's 10 s request timeout."""
+_TIMES = (-62135596800.0, 253402300799.0)
+"""The POSIX seconds ``datetime`` can show: years 1 to 9999."""
 
 
-def _item_from_row(row: Sequence[Any]) -> InboxItem:
-    """An ``InboxItem`` from a row of ``_COLUMNS``."""
-    status: Status = row[8]
-    return InboxItem(
-        id=row[0],
-        key=row[1],
-        body=bytes(row[2]),
-        event_type=row[3],
-        resource_id=row[4],
-        delivery_id=row[5],
-        signed_at=row[6],
-        received_at=row[7],
+def _kind(value: object) -> str:
+    """What a value of ``_raw`` was in SQLite."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return "text"
+    if isinstance(value, str):  # _raw's 'blob'
+        return "a blob"
+    return "an integer" if isinstance(value, int) else "a real"
+
+
+def _show(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
+class _Reader:
+    """The fields of one row of ``_raw`` columns: each one checked, each problem noted.
+
+    A field that cannot be read is replaced (by ``None``, and its caller's
+    default), never raised, so that a damaged row is shown and dead-lettered.
+    """
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+        self.problems: builtins.list[str] = []
+
+    def text(self, name: str, *, nullable: bool = False) -> str | None:
+        value = self.values[name]
+        if value is None and nullable:
+            return None
+        if not isinstance(value, bytes):
+            self.problems.append(f"{name} is {_kind(value)}, not text")
+            return None
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            self.problems.append(f"{name} is not UTF-8: {_show(value)}")
+            return None
+
+    def time(self, name: str, *, nullable: bool = False) -> float | None:
+        value = self.values[name]
+        if value is None and nullable:
+            return None
+        if not isinstance(value, (int, float)):
+            self.problems.append(f"{name} is {_kind(value)}, not a time")
+            return None
+        if not _TIMES[0] <= value <= _TIMES[1]:
+            self.problems.append(f"{name} is out of range: {value!r}")
+            return None
+        return float(value)
+
+    def count(self, name: str) -> int:
+        value = self.values[name]
+        if isinstance(value, int) and value >= 0:
+            return value
+        wrong = f"negative: {value}" if isinstance(value, int) else f"{_kind(value)}, not a count"
+        self.problems.append(f"{name} is {wrong}")
+        return 0
+
+    def completed(self) -> frozenset[str]:
+        names = self._json("completed", list, "a JSON list of handler names")
+        return frozenset(names or ())
+
+    def last_errors(self) -> dict[str, str]:
+        errors = self._json("last_errors", dict, "a JSON object of errors")
+        return dict(errors or {})
+
+    def _json(self, name: str, kind: type[Any], expected: str) -> Any:
+        text = self.text(name)
+        if text is None:
+            return None
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            self.problems.append(f"{name} is not JSON: {_show(text)}")
+            return None
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, kind) or not all(isinstance(item, str) for item in items):
+            self.problems.append(f"{name} is not {expected}: {_show(text)}")
+            return None
+        return value
+
+
+def _read(row: Sequence[Any]) -> tuple[InboxItem, str | None]:
+    """An ``InboxItem`` from a row of ``_COLUMNS``, and what is wrong with the row, if anything.
+
+    Never raises. The item of a damaged row has what could be read and defaults
+    for the rest (an unknown status reads as ``"dead"``); its ``last_errors`` are
+    those stored, without the reason.
+    """
+    field = _Reader(dict(zip(_NAMES, row, strict=True)))
+    body = field.values["body"]
+    if not isinstance(body, bytes):
+        field.problems.append(f"body is {_kind(body)}, not bytes")
+        body = b""
+    status: Status = "dead"
+    stored = field.text("status")
+    if stored in _STATUSES:
+        status = stored  # type: ignore[assignment]  # one of Status's values
+    elif stored is not None:
+        field.problems.append(f"status is {_show(stored)}, not pending, done or dead")
+    next_attempt_at = field.time("next_attempt_at")
+    lease_until = field.time("lease_until")
+    item = InboxItem(
+        id=field.values["id"],
+        key=field.text("key") or "",
+        body=body,
+        event_type=field.text("event_type") or "",
+        resource_id=field.text("resource_id") or "",
+        delivery_id=field.text("delivery_id", nullable=True),
+        signed_at=field.time("signed_at") or 0.0,
+        received_at=field.time("received_at") or 0.0,
         status=status,
-        attempts=row[9],
-        completed=frozenset(json.loads(row[10])),
-        last_errors=json.loads(row[11]),
-        next_attempt_at=row[12] if status == "pending" else None,
-        lease_owner=row[13],
-        lease_until=row[14] or None,
-        finished_at=row[15],
+        attempts=field.count("attempts"),
+        completed=field.completed(),
+        last_errors=field.last_errors(),
+        next_attempt_at=next_attempt_at if status == "pending" else None,
+        lease_owner=field.text("lease_owner", nullable=True),
+        lease_until=lease_until if lease_until is not None and lease_until > 0 else None,
+        finished_at=field.time("finished_at", nullable=True),
     )
+    if not field.problems:
+        return item, None
+    return item, "the stored event is damaged: " + "; ".join(field.problems)
+
+
+def _shown(item: InboxItem, damage: str | None) -> InboxItem:
+    """``item`` as ``list`` and ``get`` return it: with its damage, if any, as an error."""
+    if damage is None:
+        return item
+    return replace(item, last_errors={**item.last_errors, INBOX_ERROR: damage})
 
 
 class SQLiteInbox(SQLiteFile):
@@ -97,6 +270,11 @@ class SQLiteInbox(SQLiteFile):
     and kept until an operator retries or purges it. Done events are purged
     ``retention`` seconds after they finish, by the workers, now and then.
 
+    A stored event that cannot be read back (a damaged row: a field of the wrong
+    type, text that is not UTF-8) is dead-lettered by the ``claim`` that meets it,
+    with the reason under ``"(inbox)"`` in its ``last_errors``; the other events go
+    on. ``list`` and ``get`` show such a row with that reason, and never fail on it.
+
     Args:
         path: The database file. Its directory must exist; the file is created if needed.
         retry_delays: Seconds before each retry, one per retry.
@@ -109,10 +287,16 @@ class SQLiteInbox(SQLiteFile):
             resource until it is done or dead.
         synchronous: SQLite's ``synchronous`` setting. ``"NORMAL"`` survives a crash
             of the process; ``"FULL"`` also a power loss, for a slower ``put``.
+        read_only: Only look (``stats``, ``list``, ``get``), as the ``inbox stats``,
+            ``list`` and ``show`` commands do. The file is opened with SQLite's
+            ``mode=ro``: it must exist and hold an inbox, and is never created,
+            switched to WAL, migrated or written. The other methods raise
+            ``StoreError``.
 
     Raises:
         ConfigurationError: Bad arguments, a missing directory, or a file written by
-            a newer version of this package or for another purpose.
+            a newer version of this package or for another purpose (with
+            ``read_only``: any file that holds no inbox).
         StoreError: The file cannot be opened or is not a database.
     """
 
@@ -131,8 +315,9 @@ class SQLiteInbox(SQLiteFile):
         retention: float = 7 * 86400.0,
         ordered: bool = False,
         synchronous: str = "NORMAL",
+        read_only: bool = False,
     ) -> None:
-        super().__init__(path)
+        super().__init__(path, read_only=read_only)
         self.retry_delays = tuple(float(delay) for delay in retry_delays)
         if not all(0 <= delay < math.inf for delay in self.retry_delays):
             raise ConfigurationError("retry_delays must be finite seconds, none negative")
@@ -188,45 +373,44 @@ class SQLiteInbox(SQLiteFile):
         with self._transaction() as conn:
             if abs(now - self._purged_at) >= self.retention / 10:  # abs: a clock set back
                 self._delete_done(conn, now - self.retention)
+                # A status that is none of ours: never claimed, so dead-lettered here.
+                others = conn.execute(f"SELECT {_COLUMNS} FROM inbox WHERE {_OTHER_STATUS}")
+                for row in others.fetchall():
+                    self._dead_letter(conn, *_read(row), worker_id=worker_id, now=now)
                 self._purged_at = now
             # An expired lease was an attempt whose worker died mid-handler. Past the
             # last retry that counts as failing for good: dead-letter, never loop.
             conn.execute(
                 "UPDATE inbox INDEXED BY inbox_leased"
                 " SET status = 'dead', attempts = attempts + 1, lease_until = 0,"
-                " finished_at = ?, last_errors = json_set(last_errors, '$.\"(worker)\"', ?)"
-                " WHERE status = 'pending' AND lease_until > 0 AND lease_until <= ?"
-                " AND attempts >= ?",
-                (now, WORKER_DIED, now, len(self.retry_delays)),
+                f" finished_at = :now, last_errors = {_WITH_ERROR}"
+                " WHERE status = 'pending' AND lease_until > 0 AND lease_until <= :now"
+                " AND attempts >= :retries",
+                {
+                    "now": now,
+                    "name": "(worker)",
+                    "error": WORKER_DIED,
+                    "retries": len(self.retry_delays),
+                },
             )
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT id FROM inbox INDEXED BY inbox_pending"
-                    " WHERE status = 'pending' AND next_attempt_at <= ?"
-                    f" AND lease_until <= ?{_IN_ORDER if self.ordered else ''}"
-                    " ORDER BY id LIMIT ?",
-                    (now, now, limit),
+            items: builtins.list[InboxItem] = []
+            while len(items) < limit:  # again only after dead-lettering: others are due
+                leased, damaged = self._lease_due(
+                    conn, worker_id, now=now, limit=limit - len(items)
                 )
-            ]
-            if not ids:
-                return []
-            marks = ", ".join("?" * len(ids))
-            # A lease that expired unreleased was an attempt that never ended: count it.
-            conn.execute(
-                "UPDATE inbox SET attempts = attempts + (lease_until > 0), lease_owner = ?,"
-                f" lease_until = ? WHERE id IN ({marks})",
-                (worker_id, now + self.lease, *ids),
-            )
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM inbox WHERE id IN ({marks})", ids)
-            return sorted((_item_from_row(row) for row in rows), key=lambda item: item.id)
+                items += leased
+                if not damaged:
+                    break
+            return items
 
     def complete_handler(self, item_id: int, name: str, *, now: float) -> None:
         """Record at once that handler ``name`` completed, and renew the lease."""
         with self._transaction() as conn:
-            row = conn.execute("SELECT completed FROM inbox WHERE id = ?", (item_id,)).fetchone()
-            if row is not None:
-                completed = sorted(set(json.loads(row[0])) | {name})
+            row = conn.execute(
+                f"SELECT {_raw('completed')} FROM inbox WHERE id = ?", (item_id,)
+            ).fetchone()
+            if row is not None:  # if damaged meanwhile, what it held is lost, not the event
+                completed = sorted(_Reader({"completed": row[0]}).completed() | {name})
                 conn.execute(
                     "UPDATE inbox SET completed = ?, lease_until = max(lease_until, ?)"
                     " WHERE id = ? AND lease_until > 0",
@@ -254,13 +438,16 @@ class SQLiteInbox(SQLiteFile):
             final: Dead-letter at once, as for a body that no longer parses.
         """
         with self._transaction() as conn:
+            columns = ("attempts", "completed", "last_errors")
             row = conn.execute(
-                "SELECT attempts, completed, last_errors FROM inbox WHERE id = ?", (item_id,)
+                f"SELECT {', '.join(map(_raw, columns))} FROM inbox WHERE id = ?", (item_id,)
             ).fetchone()
             if row is None:
                 return
-            attempts, completed = row[0] + 1, set(json.loads(row[1]))
-            merged = {**json.loads(row[2]), **errors}
+            # Damaged meanwhile: read as 0 attempts, none completed, no errors.
+            stored = _Reader(dict(zip(columns, row, strict=True)))
+            attempts, completed = stored.count("attempts") + 1, stored.completed()
+            merged = {**stored.last_errors(), **errors}
             last_errors = json.dumps({k: v for k, v in merged.items() if k not in completed})
             if final or attempts > len(self.retry_delays):
                 conn.execute(
@@ -298,13 +485,16 @@ class SQLiteInbox(SQLiteFile):
             failed = in_flight = 0
             oldest: float | None = None
             for status, count, failing, leased, received in conn.execute(
-                "SELECT status, count(*), sum(attempts > 0), sum(lease_until > ?),"
-                " min(received_at) FROM inbox GROUP BY status",
+                "SELECT CAST(status AS BLOB), count(*), sum(attempts > 0), sum(lease_until > ?),"
+                " min(CASE WHEN typeof(received_at) IN ('integer', 'real') THEN received_at END)"
+                " FROM inbox GROUP BY status",
                 (now,),
             ):
-                counts[status] = count
-                if status == "pending":
+                if status == b"pending":
                     failed, in_flight, oldest = failing, leased, received
+                # Any other status is a damaged row, read (and soon dead-lettered) as dead.
+                name = status.decode() if status in (b"pending", b"done") else "dead"
+                counts[name] += count
         return {
             **counts,
             "failed": failed,
@@ -326,13 +516,13 @@ class SQLiteInbox(SQLiteFile):
                 f"SELECT {_COLUMNS} FROM inbox {_LIST_FILTERS[status]} ORDER BY id LIMIT ?",
                 (limit,),
             )
-            return [_item_from_row(row) for row in rows]
+            return [_shown(*_read(row)) for row in rows]
 
     def get(self, item_id: int) -> InboxItem | None:
         """One item, or ``None`` if there is no such item (or it was purged)."""
         with self._transaction() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM inbox WHERE id = ?", (item_id,)).fetchone()
-            return None if row is None else _item_from_row(row)
+            return None if row is None else _shown(*_read(row))
 
     def retry(self, item_id: int) -> bool:
         """Make a pending or dead item due at once.
@@ -371,6 +561,57 @@ class SQLiteInbox(SQLiteFile):
             return self._delete_done(conn, now - older_than)
 
     # --- connections -------------------------------------------------------------
+
+    def _lease_due(
+        self, conn: sqlite3.Connection, worker_id: str, *, now: float, limit: int
+    ) -> tuple[builtins.list[InboxItem], bool]:
+        """Lease up to ``limit`` due items, dead-lettering damaged ones; True if there were any."""
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM inbox INDEXED BY inbox_pending WHERE status = 'pending'"
+            f"{_DUE}{_IN_ORDER if self.ordered else ''} ORDER BY id LIMIT ?",
+            (now, now, limit),
+        ).fetchall()
+        items, damaged, lease_until = [], False, now + self.lease
+        for row in rows:
+            item, damage = _read(row)
+            if damage is not None:  # dead-lettered on its own; the others go on
+                self._dead_letter(conn, item, damage, worker_id=worker_id, now=now)
+                damaged = True
+                continue
+            # A lease that expired unreleased was an attempt that never ended: count it.
+            attempts = item.attempts + (item.lease_until is not None)
+            items.append(
+                replace(item, attempts=attempts, lease_owner=worker_id, lease_until=lease_until)
+            )
+        if items:
+            conn.execute(
+                "UPDATE inbox SET attempts = attempts + (lease_until > 0), lease_owner = ?,"
+                f" lease_until = ? WHERE id IN ({', '.join('?' * len(items))})",
+                (worker_id, lease_until, *(item.id for item in items)),
+            )
+        return items, damaged
+
+    @staticmethod
+    def _dead_letter(
+        conn: sqlite3.Connection, item: InboxItem, damage: str | None, *, worker_id: str, now: float
+    ) -> None:
+        """Dead-letter a damaged row, ``damage`` under ``INBOX_ERROR`` in its errors.
+
+        Only what a dead letter needs is written: the damage stays for an operator
+        to see (``get`` shows it again), and a ``retry`` of it dead-letters it again.
+        """
+        logger.error("inbox item %d dead-lettered: %s", item.id, damage)
+        conn.execute(
+            "UPDATE inbox SET status = 'dead', attempts = ?, last_errors = ?, lease_owner = ?,"
+            " lease_until = 0, finished_at = ? WHERE id = ?",
+            (
+                item.attempts + 1,
+                json.dumps({**item.last_errors, INBOX_ERROR: damage}),
+                worker_id,
+                now,
+                item.id,
+            ),
+        )
 
     @staticmethod
     def _delete_done(conn: sqlite3.Connection, before: float) -> int:

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .._text import printable
 from ..errors import ConfigurationError, StoreError, WrennWebhookError
 from ..events import parse_event
 from ..signature import Delivery
@@ -162,7 +163,7 @@ class Worker:
         except WrennWebhookError as exc:  # e.g. stored by a newer version, then downgraded
             logger.error("inbox item %d no longer parses; dead-lettered: %s", item.id, exc)
             message = _short(f"the stored body no longer parses as an event: {exc}")
-            self.inbox.fail(item.id, {"parse_event": message}, now=self.clock(), final=True)
+            self._fail(item.id, {"parse_event": message}, final=True)
             return
         delivery = Delivery(
             item.delivery_id,
@@ -181,11 +182,35 @@ class Worker:
         )
         if result.failures:
             errors = {name: _short(f"{type(exc).__name__}: {exc}") for name, exc in result.failures}
-            self.inbox.fail(item.id, errors, now=self.clock())
+            self._fail(item.id, errors)
         elif result.stopped:  # completed handlers are recorded; the others run later
             self.inbox.release(item.id)
         else:
             self.inbox.finish(item.id, now=self.clock())
+
+    def _fail(self, item_id: int, errors: dict[str, str], *, final: bool = False) -> None:
+        """Fail the attempt, and say what becomes of the event: its next attempt, or dead."""
+        self.inbox.fail(item_id, errors, now=self.clock(), final=final)
+        item = self.inbox.get(item_id)
+        if item is None:
+            return
+        last = "; ".join(f"{name}: {error}" for name, error in errors.items())
+        if item.status == "dead":
+            logger.error(
+                "inbox item %d (%s) is dead after %d attempts; last error: %s",
+                item.id,
+                printable(item.event_type),
+                item.attempts,
+                printable(last),
+            )
+        elif item.next_attempt_at is not None:
+            logger.warning(
+                "inbox item %d (%s) failed attempt %d; next attempt at %s",
+                item.id,
+                printable(item.event_type),
+                item.attempts,
+                datetime.fromtimestamp(item.next_attempt_at, timezone.utc).isoformat(),
+            )
 
 
 def _short(message: str) -> str:

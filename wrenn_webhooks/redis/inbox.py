@@ -5,7 +5,9 @@ an entry with its id to the stream. Workers read entries through a consumer grou
 (``XREADGROUP``), acknowledge them when the event is done, failed or given back
 (``XACK``, then ``XDEL``), and take over the entries of a worker that died once they
 have waited longer than the lease (``XAUTOCLAIM``). A failed event waits in a sorted
-set of due times; a dead one is listed in the ``<stream>:dead`` stream.
+set of due times; a dead one is listed in the ``<stream>:dead`` stream. Every key
+starts with the stream's name, whose hash tag (``{wrenn:inbox}``) puts them all in one
+slot of a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import redis
-
 from ..errors import ConfigurationError, StoreError
 from ..inbox.base import DEFAULT_RETRY_DELAYS, WORKER_DIED, Inbox, InboxItem, Status
-from ._client import connect, read_lua, redis_location, translated
+from ._client import Client, connect, hash_tag, is_cluster, read_lua, redis_location, translated
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -59,7 +59,8 @@ the keys and the first arguments, each script the rest of its arguments and its 
 
 
 def _decoded(value: bytes) -> str:
-    return value.decode()
+    """Text the inbox stored; bytes that are not UTF-8 (damage, but harmless) show as U+FFFD."""
+    return value.decode(errors="replace")
 
 
 def _hash_from_flat(flat: Sequence[bytes]) -> dict[bytes, bytes]:
@@ -68,7 +69,12 @@ def _hash_from_flat(flat: Sequence[bytes]) -> dict[bytes, bytes]:
 
 
 def _item_from_hash(fields: Mapping[bytes, bytes]) -> InboxItem:
-    """An ``InboxItem`` from the hash of one event."""
+    """An ``InboxItem`` from the hash of one event.
+
+    Raises:
+        StoreError: A field is missing or garbled. The claim script dead-letters such
+            an event instead of claiming it (``damage`` in ``lua/inbox/prelude.lua``).
+    """
     try:
         status = cast(Status, _decoded(fields[b"status"]))
         lease_until = float(fields[b"lease_until"])
@@ -110,8 +116,12 @@ class RedisInbox:
 
     Args:
         url_or_client: ``redis://host:port/db`` (``rediss://`` for TLS, ``unix://``
-            for a socket), or a ``redis.Redis`` client made with ``decode_responses=False``.
-        stream: The stream's key; the inbox's other keys start with it.
+            for a socket, ``?cluster=yes`` for a node of a Redis Cluster), or a
+            ``redis.Redis`` or ``redis.cluster.RedisCluster`` client made with
+            ``decode_responses=False``.
+        stream: The stream's key; the inbox's other keys start with it. On a Redis
+            Cluster it needs a hash tag, such as ``{orders}``: every key of the
+            inbox must be in one slot.
         group: The consumer group the workers read through.
         retry_delays: Seconds before each retry, one per retry.
         lease: Seconds a claim lasts; it must outlast a normal run of one event's handlers.
@@ -122,13 +132,15 @@ class RedisInbox:
 
     Raises:
         ConfigurationError: A bad URL, client or setting.
+        StoreError: No node of a ``?cluster=yes`` URL answered (a cluster client
+            reads the layout of the cluster at once).
     """
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | Client,
         *,
-        stream: str = "wrenn:inbox",
+        stream: str = "{wrenn:inbox}",
         group: str = "wrenn-workers",
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         lease: float = 60.0,
@@ -143,6 +155,13 @@ class RedisInbox:
         if not stream or not group:
             raise ConfigurationError("stream and group must not be empty")
         self.client, self._owned = connect(url_or_client)
+        if is_cluster(self.client) and hash_tag(stream) is None:
+            if self._owned:
+                self.client.close()
+            raise ConfigurationError(
+                f"on Redis Cluster the stream needs a hash tag, such as '{{{stream}}}',"
+                f" not {stream!r}: every key of the inbox must be in one slot"
+            )
         self.stream = stream
         self.group = group
         self.lease = lease
@@ -206,7 +225,14 @@ class RedisInbox:
             _BATCH,
             mode=True,
         )
-        return [_item_from_hash(_hash_from_flat(row)) for row in rows]
+        items = []
+        for row in rows:
+            fields = _hash_from_flat(row)
+            try:
+                items.append(_item_from_hash(fields))
+            except StoreError as exc:  # damage the script missed: this item only, never the batch
+                self.fail(int(fields[b"id"]), {"(inbox)": str(exc)}, now=now, final=True)
+        return items
 
     def complete_handler(self, item_id: int, name: str, *, now: float) -> None:
         """Record at once that handler ``name`` completed, and renew the lease."""

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 
-import redis
-
 from ..errors import ConfigurationError
 from ..stores.base import DEFAULT_TTL, Claim, ClaimState
-from ._client import connect, read_lua, redis_location, translated
+from ._client import Client, connect, read_lua, redis_location, translated
 
 __all__ = ["RedisIdempotencyStore"]
 
@@ -31,17 +29,22 @@ class RedisIdempotencyStore:
 
     Args:
         url_or_client: ``redis://host:port/db`` (``rediss://`` for TLS, ``unix://``
-            for a socket), or a ``redis.Redis`` client made with ``decode_responses=False``.
-        prefix: Prepended to every key, to share one database with other data.
+            for a socket, ``?cluster=yes`` for a node of a Redis Cluster), or a
+            ``redis.Redis`` or ``redis.cluster.RedisCluster`` client made with
+            ``decode_responses=False``.
+        prefix: Prepended to every key, to share one database with other data. Each
+            call touches one key, so a Redis Cluster spreads the records over its nodes.
         ttl: Seconds a record lives after its last change.
 
     Raises:
         ConfigurationError: A bad URL, client or ``ttl``.
+        StoreError: No node of a ``?cluster=yes`` URL answered (a cluster client
+            reads the layout of the cluster at once).
     """
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | Client,
         *,
         prefix: str = "wrenn:idem:",
         ttl: float = DEFAULT_TTL,

@@ -2,8 +2,10 @@
 -- or "". Returns how many went.
 local ids = redis.call('ZRANGEBYSCORE', S .. ':done', '-inf', ARGV[3], 'LIMIT', 0, ARGV[4])
 for _, id in ipairs(ids) do
-  local dedup = S .. ':key:' .. redis.call('HGET', item(id), 'key')
-  if redis.call('GET', dedup) == id then redis.call('DEL', dedup) end
+  local key = redis.call('HGET', item(id), 'key')
+  if key and redis.call('GET', S .. ':key:' .. key) == id then
+    redis.call('DEL', S .. ':key:' .. key)
+  end
   redis.call('DEL', item(id))
   redis.call('ZREM', S .. ':done', id)
   redis.call('ZREM', S .. ':items', id)
