@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
 	touch $(STAMP)
 
-## make run: the example receiver on http://127.0.0.1:8000/webhooks/wrenn
+## make run: the example receiver on http://127.0.0.1:8000/webhooks/wrenn, with a public
+## development secret unless WRENN_WEBHOOK_SECRET is set (for local trials only)
 run: $(STAMP)
-	$(BIN)/python -m examples.receiver
+	$(BIN)/python -m examples.receiver --dev
 
 ## make test: ruff (lint + format), mypy --strict, pytest
 test: docs lint typecheck unit

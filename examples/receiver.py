@@ -1,12 +1,14 @@
 """An example Wrenn webhook receiver: alerts, audit logs and host tracking.
 
-Run it with ``make run`` (or ``python -m examples.receiver``), then send it an
+Run it with ``make run`` (``python -m examples.receiver --dev``), then send it an
 event from another terminal with the command it prints.
 
 Configuration, from the environment:
 
-- ``WRENN_WEBHOOK_SECRET``: the channel's secret (a development secret otherwise).
-  Several, comma-separated, during a rotation: ``new,old``.
+- ``WRENN_WEBHOOK_SECRET`` (required): the channel's secret. Several,
+  comma-separated, during a rotation: ``new,old``. Without it the module refuses
+  to load, under any server; only ``python -m examples.receiver --dev`` falls back
+  to ``DEV_SECRET``, a secret printed in the documentation that anyone can sign with.
 - ``WRENN_WEBHOOK_STORE``: ``sqlite:///wrenn-idempotency.db`` to share
   deduplication between worker processes (see ``examples/gunicorn.conf.py``).
 - ``HOST``, ``PORT``: where ``python -m examples.receiver`` listens.
@@ -14,9 +16,12 @@ Configuration, from the environment:
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import sys
 import threading
+from collections.abc import Sequence
 
 from flask import Flask
 
@@ -39,10 +44,50 @@ from wrenn_webhooks import (
 from wrenn_webhooks.flask import blueprint
 from wrenn_webhooks.stores import store_from_url
 
-# For local development only: Wrenn generates a secret like this per channel.
+# For `make run` only: Wrenn generates a secret like this per channel. It is public
+# (printed here, in the docs and by `make run`), so anyone can sign events with it.
 DEV_SECRET = "d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7a"
+NO_SECRET = "set WRENN_WEBHOOK_SECRET to the channel's secret (make run uses a development secret)"
+PUBLIC_SECRET = (
+    "WRENN_WEBHOOK_SECRET holds the public development secret: set the channel's own secret"
+)
 
-SECRETS = os.environ.get("WRENN_WEBHOOK_SECRET", DEV_SECRET).split(",")
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.receiver",
+        description="Serve the example receiver with Flask's development server.",
+    )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="without WRENN_WEBHOOK_SECRET, accept the public DEV_SECRET (make run)",
+    )
+    return parser.parse_args(argv)
+
+
+def secrets_from_env(*, dev: bool) -> list[str]:
+    """The secrets in ``WRENN_WEBHOOK_SECRET``; ``DEV_SECRET`` without it only when ``dev``."""
+    configured = os.environ.get("WRENN_WEBHOOK_SECRET", "")
+    if not configured:
+        if dev:
+            return [DEV_SECRET]
+        raise RuntimeError(NO_SECRET)
+    secrets = configured.split(",")
+    if DEV_SECRET in secrets and not dev:
+        raise RuntimeError(PUBLIC_SECRET)
+    return secrets
+
+
+# Imported by a server (gunicorn, flask run, ...), this module is never __main__: only
+# `python -m examples.receiver --dev` can fall back to the development secret.
+DEV = __name__ == "__main__" and parse_args().dev
+try:
+    SECRETS = secrets_from_env(dev=DEV)
+except RuntimeError as error:
+    if __name__ == "__main__":
+        sys.exit(str(error))  # one line, no traceback
+    raise  # a RuntimeError, not SystemExit: gunicorn stops instead of respawning workers
 STORE = os.environ.get("WRENN_WEBHOOK_STORE")
 
 log = logging.getLogger("examples.receiver")
@@ -160,10 +205,18 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
     url = f"http://{host}:{port}/webhooks/wrenn"
-    shown = SECRETS[0] if SECRETS == [DEV_SECRET] else "(from $WRENN_WEBHOOK_SECRET)"
+    dev_secret = SECRETS == [DEV_SECRET]
+    shown = DEV_SECRET if dev_secret else "(from $WRENN_WEBHOOK_SECRET)"
+    if dev_secret:
+        print(
+            "WARNING: development secret, public: anyone can sign events for this receiver."
+            " Never expose it; deploy with WRENN_WEBHOOK_SECRET set.",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"Wrenn webhook receiver listening on {url}", flush=True)
     print(f"Expecting secret: {shown}", flush=True)
-    if SECRETS == [DEV_SECRET]:
+    if dev_secret:
         print(
             f"Try: .venv/bin/wrenn-webhooks send {url} --secret {DEV_SECRET} "
             "--event capsule.pause --outcome error",

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib
+import sys
 from datetime import datetime, timezone
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -62,3 +65,16 @@ def clock() -> Clock:
 @pytest.fixture
 def receiver(clock: Clock) -> WebhookReceiver:
     return WebhookReceiver(SECRET, clock=clock)
+
+
+@pytest.fixture
+def example_receiver(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """``examples.receiver`` imported afresh with the tests' secret.
+
+    Without ``WRENN_WEBHOOK_SECRET`` it refuses to load (only ``make run`` may fall
+    back to its public development secret), so tests set it explicitly.
+    """
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", SECRET)
+    monkeypatch.delenv("WRENN_WEBHOOK_STORE", raising=False)
+    monkeypatch.delitem(sys.modules, "examples.receiver", raising=False)
+    return importlib.import_module("examples.receiver")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -67,15 +68,16 @@ def connect(path: Path = RECORDS) -> sqlite3.Connection:
     return conn
 
 
-_conn: tuple[int, sqlite3.Connection] | None = None
+_local = threading.local()
 
 
 def records() -> sqlite3.Connection:
-    """This process's connection (sync workers: one thread per process)."""
-    global _conn  # noqa: PLW0603 - one connection per process, opened lazily
-    if _conn is None or _conn[0] != os.getpid():
-        _conn = (os.getpid(), connect())
-    return _conn[1]
+    """This thread's connection (gthread workers: several threads per process)."""
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None or getattr(_local, "pid", None) != os.getpid():
+        conn = _local.conn = connect()
+        _local.pid = os.getpid()
+    return conn
 
 
 def record(handler: str, event: Event) -> None:

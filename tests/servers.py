@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,27 @@ class Server:
         self.output = ""
 
 
-@contextlib.contextmanager
-def serve(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Run ``args`` (a server listening on ``port``) until the block ends."""
+def environment(env: dict[str, str] | None = None, unset: Iterable[str] = ()) -> dict[str, str]:
+    """This process's environment plus ``env``, without the variables named in ``unset``."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    for name in unset:
+        full_env.pop(name, None)
+    return full_env
+
+
+@contextlib.contextmanager
+def serve(
+    args: Sequence[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    unset: Iterable[str] = (),
+) -> Iterator[Server]:
+    """Run ``args`` (a server listening on ``port``) until the block ends.
+
+    ``unset`` names variables of this process's environment the server must not see.
+    """
+    full_env = environment(env, unset)
     process = subprocess.Popen(
         list(args),
         cwd=ROOT,
@@ -86,5 +104,84 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
             return error.code, error.read()
 
 
+def run_until_exit(
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    *,
+    unset: Iterable[str] = (),
+    timeout: float = 20.0,
+) -> tuple[int | None, str]:
+    """Run ``args`` until it exits: its exit status and output (stdout and stderr).
+
+    A process still running after ``timeout`` seconds is stopped, and its status is None.
+    """
+    process = subprocess.Popen(
+        list(args),
+        cwd=ROOT,
+        env=environment(env, unset),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output
+    except subprocess.TimeoutExpired:
+        stop(process)
+        output, _ = process.communicate()
+        return None, output
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    """Wait until ``url`` answers a GET with 200 (a server's workers are up, not only its port)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(0.05)
+
+
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
+GUNICORN_EXAMPLE = [
+    str(BIN / "gunicorn"),
+    "-c",
+    "examples/gunicorn.conf.py",
+    "examples.receiver:app",
+]
+"""The production command ``examples/gunicorn.conf.py`` documents (bind with ``BIND``)."""
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+"""nginx, if installed (Debian: ``apt-get install nginx-light``); None otherwise."""
+
+
+def nginx_config(site: str, folder: Path) -> str:
+    """A whole nginx configuration around ``site`` (a ``server`` block) for a test.
+
+    In the foreground, with its pid file, logs and temporary files in ``folder``.
+    """
+    temp = "\n".join(
+        f"    {kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
+        "error_log stderr warn;\nevents { worker_connections 1024; }\n"
+        f"http {{\n    access_log {folder / 'access.log'};\n{temp}\n{site}\n}}\n"
+    )
+
+
+@contextlib.contextmanager
+def serve_nginx(site: str, port: int, folder: Path) -> Iterator[Server]:
+    """Run nginx with ``site`` (listening on 127.0.0.1:``port``) until the block ends."""
+    assert NGINX is not None, "nginx is not installed"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "nginx.conf"
+    config.write_text(nginx_config(site, folder))
+    with serve([NGINX, "-p", f"{folder}/", "-c", str(config), "-e", "stderr"], port) as server:
+        yield server

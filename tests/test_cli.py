@@ -303,15 +303,17 @@ def test_serve_and_send_as_real_processes() -> None:
 
 @pytest.mark.skipif(not (BIN / "gunicorn").exists(), reason="gunicorn missing")
 def test_example_under_gunicorn_receives_send(tmp_path: Path) -> None:
-    from examples.receiver import DEV_SECRET
-
     port = free_port()
-    env = {"BIND": f"127.0.0.1:{port}", "WRENN_WEBHOOK_STORE": f"sqlite:///{tmp_path}/i.db"}
+    env = {
+        "BIND": f"127.0.0.1:{port}",
+        "WRENN_WEBHOOK_SECRET": SECRET,
+        "WRENN_WEBHOOK_STORE": f"sqlite:///{tmp_path}/i.db",
+    }
     args = [str(BIN / "gunicorn"), "-c", "examples/gunicorn.conf.py", "examples.receiver:app"]
     with serve(args, port, env) as server:
         sent = subprocess.run(
             [str(BIN / "wrenn-webhooks"), "send", f"http://127.0.0.1:{port}/webhooks/wrenn",
-             "--secret", DEV_SECRET, "--event", "capsule.pause", "--outcome", "error"],
+             "--secret", SECRET, "--event", "capsule.pause", "--outcome", "error"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
     assert sent.returncode == 0, sent.stdout + sent.stderr

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import runpy
 import sqlite3
 import sys
 import warnings
@@ -519,11 +520,12 @@ def test_the_quick_start_shows_the_command_make_run_prints(
 ) -> None:
     for name in ("WRENN_WEBHOOK_SECRET", "WRENN_WEBHOOK_STORE", "HOST", "PORT"):
         monkeypatch.delenv(name, raising=False)
-    sys.modules.pop("examples.receiver", None)
-    example = importlib.import_module("examples.receiver")
-    monkeypatch.setattr(example.app, "run", lambda **kwargs: None)
+    # `make run` is `python -m examples.receiver --dev`: only then the development secret
+    monkeypatch.setattr(sys, "argv", ["examples/receiver.py", "--dev"])
+    monkeypatch.delitem(sys.modules, "examples.receiver", raising=False)
+    monkeypatch.setattr(Flask, "run", lambda self, **kwargs: None)
     monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
-    example.main()
+    runpy.run_module("examples.receiver", run_name="__main__")
     [command] = [
         line.removeprefix("Try: ")
         for line in capsys.readouterr().out.splitlines()

@@ -8,6 +8,7 @@ import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from tests.conftest import event_body
 from tests.hostile_cases import Target, bad_signature, exchange, request, signature_headers
 from tests.servers import BIN, PYTHON, free_port, post, serve
+from tests.vectors import SECRET
 from wrenn_webhooks import sign
 from wrenn_webhooks.events import EVENT_CLASSES
 
@@ -25,9 +27,10 @@ def now_body(kind: str, outcome: str | None, **fields: object) -> bytes:
     return event_body(kind, outcome, timestamp=datetime.now(timezone.utc), **fields)
 
 
-def test_example_handles_every_subscribable_type(caplog: pytest.LogCaptureFixture) -> None:
-    from examples import receiver as example
-
+def test_example_handles_every_subscribable_type(
+    caplog: pytest.LogCaptureFixture, example_receiver: ModuleType
+) -> None:
+    example = example_receiver
     client = example.app.test_client()
     caplog.set_level(logging.DEBUG, logger="examples.receiver")
     for kind in [*SUBSCRIBABLE, "channel.test"]:
@@ -39,9 +42,7 @@ def test_example_handles_every_subscribable_type(caplog: pytest.LogCaptureFixtur
                 resource={"id": f"{kind}-{outcome}", "type": EVENT_CLASSES[kind].resource_type},
                 error="boom" if outcome == "error" else None,
             )
-            response = client.post(
-                "/webhooks/wrenn", data=body, headers=sign(body, example.DEV_SECRET)
-            )
+            response = client.post("/webhooks/wrenn", data=body, headers=sign(body, SECRET))
             assert response.status_code == 200, (kind, outcome, response.get_json())
             assert response.get_json()["handled"] >= 1, (kind, outcome)
     messages = "\n".join(record.getMessage() for record in caplog.records)
@@ -70,37 +71,37 @@ def test_modular_example() -> None:
     assert "host-3" in hosts.down
 
 
-def test_make_run_target_serves_and_verifies() -> None:
-    from examples.receiver import DEV_SECRET
-
+def test_make_run_target_serves_and_verifies(example_receiver: ModuleType) -> None:
+    dev_secret = example_receiver.DEV_SECRET
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/wrenn"
-    with serve([PYTHON, "-m", "examples.receiver"], port, {"PORT": str(port)}) as server:
+    args = [PYTHON, "-m", "examples.receiver", "--dev"]  # as make run does
+    with serve(args, port, {"PORT": str(port)}, unset=["WRENN_WEBHOOK_SECRET"]) as server:
         body = now_body("capsule.pause", "error", error="host unreachable")
-        status, answer = post(url, body, sign(body, DEV_SECRET))
+        status, answer = post(url, body, sign(body, dev_secret))
         assert status == 200
         assert json.loads(answer)["handled"] >= 1
         status, _ = post(url, body, sign(body, "wrong-secret"))
         assert status == 401
     output = server.output
     assert f"listening on {url}" in output
-    assert f"Expecting secret: {DEV_SECRET}" in output
+    assert f"Expecting secret: {dev_secret}" in output
+    assert "WARNING: development secret, public" in output
 
 
 @pytest.mark.skipif(shutil.which("gunicorn", path=str(BIN)) is None, reason="gunicorn missing")
 def test_gunicorn_workers_share_the_sqlite_store(tmp_path: Path) -> None:
-    from examples.receiver import DEV_SECRET
-
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/wrenn"
     env = {
         "BIND": f"127.0.0.1:{port}",
+        "WRENN_WEBHOOK_SECRET": SECRET,
         "WRENN_WEBHOOK_STORE": f"sqlite:///{tmp_path}/idem.db",
     }
     args = [str(BIN / "gunicorn"), "-c", "examples/gunicorn.conf.py", "examples.receiver:app"]
     with serve(args, port, env):
         body = now_body("capsule.destroy", "success", metadata={"reason": "ttl_expired"})
-        answers = [json.loads(post(url, body, sign(body, DEV_SECRET))[1]) for _ in range(6)]
+        answers = [json.loads(post(url, body, sign(body, SECRET))[1]) for _ in range(6)]
     assert answers[0] == {"ok": True, "event": "capsule.destroy", "handled": 1}
     assert all(answer.get("duplicate") for answer in answers[1:])
     assert (tmp_path / "idem.db").exists()

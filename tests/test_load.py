@@ -1,7 +1,7 @@
 """Load and fault tests against the example receiver under gunicorn (``make test-slow``).
 
 Every test starts ``gunicorn -c examples/gunicorn.conf.py tests.load_app:app``
-(2 sync workers, a SQLite idempotency store in ``tmp_path``) on a free
+(2 gthread workers, a SQLite idempotency store in ``tmp_path``) on a free
 127.0.0.1 port and drives it from this process: ``CONCURRENCY`` threads, each
 posting one delivery at a time over its own ``http.client`` connection, every
 delivery signed when it is sent, as Wrenn signs each attempt. Two handlers run
@@ -76,7 +76,7 @@ def results_file() -> None:
                 "system": f"{platform.system()} {platform.machine()}",
             },
             "setup": {
-                "server": f"gunicorn, {WORKERS} sync workers, examples/gunicorn.conf.py",
+                "server": f"gunicorn, {WORKERS} gthread workers, examples/gunicorn.conf.py",
                 "store": "SQLite idempotency store (WAL) in a temporary directory",
                 "concurrency": CONCURRENCY,
                 "client": "http.client, one connection per delivery, on 127.0.0.1",
@@ -567,8 +567,9 @@ def test_worker_killed_mid_load_inline_mode(start: Callable[..., Gunicorn]) -> N
     for resource, _ in events:
         assert counts["audit", resource] >= 1 and counts["notify", resource] >= 1, resource
     # A handler's record and its completion are two writes: a kill between them
-    # makes the retry run that handler again. At most one event per kill.
-    assert reruns(counts) <= len(killed)
+    # makes the retry run that handler again. At most one rerun per attempt the
+    # kills cut short (a gthread worker has several in flight).
+    assert reruns(counts) <= figures.details["first_attempts_lost"]
     figures.publish()
 
 

@@ -168,7 +168,10 @@ def test_reading_commands_neither_create_nor_migrate(tmp_path: Path) -> None:
         ("examples.receiver", "examples.receiver: the receiver has no inbox"),
     ],
 )
-def test_worker_refuses_what_it_cannot_run(import_path: str, message: str) -> None:
+def test_worker_refuses_what_it_cannot_run(
+    import_path: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", SECRET)  # examples.receiver refuses to load without
     result = run("worker", import_path)
     assert result.exit_code == 1
     assert message in result.output
