@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -149,6 +151,13 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
 
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
+GUNICORN = pytest.param(
+    "gunicorn",
+    marks=pytest.mark.skipif(
+        shutil.which("gunicorn", path=str(BIN)) is None, reason="gunicorn missing"
+    ),
+)
+"""``"gunicorn"`` as a parameter of tests that run a server, skipped without gunicorn."""
 GUNICORN_EXAMPLE = [
     str(BIN / "gunicorn"),
     "-c",

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import event_body
 from tests.hostile_cases import Target, bad_signature, exchange, request, signature_headers
-from tests.servers import BIN, PYTHON, free_port, post, serve
+from tests.servers import BIN, GUNICORN, PYTHON, free_port, post, serve
 from tests.vectors import SECRET
 from wrenn_webhooks import sign
 from wrenn_webhooks.events import EVENT_CLASSES
@@ -157,15 +157,7 @@ def _framing_cases(target: Target) -> list[tuple[str, bytes, bool, str, str]]:
     ]
 
 
-WSGI_SERVERS = [
-    "wsgiref",
-    pytest.param(
-        "gunicorn",
-        marks=pytest.mark.skipif(
-            shutil.which("gunicorn", path=str(BIN)) is None, reason="gunicorn missing"
-        ),
-    ),
-]
+WSGI_SERVERS = ["wsgiref", GUNICORN]
 
 
 @pytest.mark.parametrize("server_name", WSGI_SERVERS)

@@ -12,7 +12,6 @@ proves the store check can fail.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -31,7 +30,7 @@ from tests.hostile_cases import (
     request,
     signature_headers,
 )
-from tests.servers import BIN, PYTHON, Server, free_port, serve
+from tests.servers import BIN, GUNICORN, PYTHON, Server, free_port, serve
 
 SECRET = "h0st1le5ecreth0st1le5ecreth0st1le5ecreth0st1le5ecreth0st1le5ecre"
 
@@ -66,15 +65,7 @@ def _command(name: str, port: int) -> tuple[list[str], dict[str, str]]:
     return gunicorn, {"BIND": f"127.0.0.1:{port}"}
 
 
-SERVERS = [
-    "werkzeug",
-    pytest.param(
-        "gunicorn",
-        marks=pytest.mark.skipif(
-            shutil.which("gunicorn", path=str(BIN)) is None, reason="gunicorn missing"
-        ),
-    ),
-]
+SERVERS = ["werkzeug", GUNICORN]
 
 
 @pytest.fixture(scope="module", params=SERVERS)

@@ -429,14 +429,7 @@ class SQLiteInbox(SQLiteFile):
     def fail(
         self, item_id: int, errors: Mapping[str, str], *, now: float, final: bool = False
     ) -> None:
-        """End an attempt that failed: schedule the next retry, or dead-letter the item.
-
-        Args:
-            item_id: The item.
-            errors: Handler name to a short description of its error.
-            now: The worker's clock, POSIX seconds.
-            final: Dead-letter at once, as for a body that no longer parses.
-        """
+        """End an attempt that failed: schedule the next retry, or dead-letter (``Inbox.fail``)."""
         with self._transaction() as conn:
             columns = ("attempts", "completed", "last_errors")
             row = conn.execute(

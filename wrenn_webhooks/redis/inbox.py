@@ -245,14 +245,7 @@ class RedisInbox:
     def fail(
         self, item_id: int, errors: Mapping[str, str], *, now: float, final: bool = False
     ) -> None:
-        """End an attempt that failed: schedule the next retry, or dead-letter the item.
-
-        Args:
-            item_id: The item.
-            errors: Handler name to a short description of its error.
-            now: The worker's clock, POSIX seconds.
-            final: Dead-letter at once, as for a body that no longer parses.
-        """
+        """End an attempt that failed: schedule the next retry, or dead-letter (``Inbox.fail``)."""
         pairs = [part for pair in errors.items() for part in pair]
         self._run("fail", item_id, now, int(final), len(errors), *pairs, *self.retry_delays)
 
