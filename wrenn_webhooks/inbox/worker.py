@@ -171,14 +171,22 @@ class Worker:
             redelivery=item.attempts > 0,
         )
         dispatcher = self.receiver.dispatcher
-        several = len(dispatcher.routes_for(event)) > 1
+        routes = dispatcher.routes_for(event)
+        completed = None  # with one handler, finish() says it all
 
-        def completed(name: str) -> None:
-            if several:  # with one handler, finish() says it all
+        if len(routes) > 1:
+
+            def completed(name: str) -> None:
+                # Now, not at the claim: recording a completion renews the lease.
                 self.inbox.complete_handler(item.id, name, now=self.clock())
 
         result = dispatcher.dispatch(
-            event, delivery, skip=item.completed, completed=completed, stop=self._stop.is_set
+            event,
+            delivery,
+            routes=routes,
+            skip=item.completed,
+            completed=completed,
+            stop=self._stop.is_set,
         )
         if result.failures:
             errors = {name: _short(f"{type(exc).__name__}: {exc}") for name, exc in result.failures}
