@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import threading
 import warnings
 from datetime import timedelta
@@ -380,9 +381,39 @@ class TestRegistration:
             receiver.add(lambda e: None, "capsule.puase")
 
     @pytest.mark.parametrize(
-        "event", ["capsule.paused", "volume.create", "volume.*", "capsule.*", "*", "host.up"]
+        ("typo", "meant"),
+        [
+            ("capsul.*", "capsule.*"),
+            ("templat.snapshot.*", "template.snapshot.*"),
+            ("*.pased", "*.pause"),
+            ("hots.*", "host.*"),
+        ],
     )
-    def test_known_old_and_newer_types_register_silently(
+    def test_a_mistyped_glob_suggests_a_glob(
+        self, receiver: WebhookReceiver, typo: str, meant: str
+    ) -> None:
+        with pytest.warns(UnknownEventTypeWarning, match=re.escape(f"did you mean {meant!r}?")):
+            receiver.add(lambda e: None, typo)
+
+    def test_on_without_parentheses_is_a_type_error(self, receiver: WebhookReceiver) -> None:
+        with pytest.raises(TypeError, match=r"@on needs parentheses: write @receiver\.on\("):
+
+            @receiver.on  # type: ignore[call-overload]
+            def on_pause(event: Event) -> None: ...
+
+        assert receiver.routes == ()
+
+    def test_on_with_a_class_that_is_not_an_event_is_a_type_error(
+        self, receiver: WebhookReceiver
+    ) -> None:
+        class Handler:
+            def __call__(self, event: Event) -> None: ...
+
+        with pytest.raises(TypeError, match="parentheses"):
+            receiver.on(Handler)  # type: ignore[call-overload]
+
+    @pytest.mark.parametrize("event", ["volume.create", "volume.*", "capsule.*", "*", "host.up"])
+    def test_known_and_newer_types_register_silently(
         self, receiver: WebhookReceiver, event: str
     ) -> None:
         with warnings.catch_warnings():
@@ -402,8 +433,10 @@ class TestRegistration:
     def test_outcome_on_a_type_without_one_is_an_error(
         self, receiver: WebhookReceiver, event: str
     ) -> None:
-        with pytest.raises(ConfigurationError, match="no outcome"):
-            receiver.add(lambda e: None, event, outcome="error")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownEventTypeWarning)  # capsule.paused's
+            with pytest.raises(ConfigurationError, match="no outcome"):
+                receiver.add(lambda e: None, event, outcome="error")
 
     @pytest.mark.parametrize("outcome", ["failed", "", 1])
     def test_bad_outcome(self, receiver: WebhookReceiver, outcome: Any) -> None:

@@ -81,10 +81,12 @@ def encode_event(event: Event) -> bytes:
     """Return the exact bytes Wrenn's Go sender puts on the wire for ``event``.
 
     Fields Wrenn's struct does not have (kept from a newer server's body) come
-    after the known ones, in the order they were parsed.
+    after the known ones, in the order they were parsed. The type is written
+    as it was sent (``sent_as``), so an event a 0.1.5 server sent re-encodes
+    to that server's bytes.
     """
     actor = event.actor
-    parts = [f'{{"event":{_string(event.event)}']
+    parts = [f'{{"event":{_string(event.sent_as)}']
     if event.outcome:
         parts.append(f',"outcome":{_string(str(event.outcome))}')
     parts.append(f',"timestamp":{_string(format_event_time(event.timestamp))}')

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Union, cast, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     GetCoreSchemaHandler,
     Tag,
     TypeAdapter,
+    create_model,
 )
 from pydantic import ValidationError as _ValidationError
 from pydantic_core import CoreSchema, core_schema
@@ -78,8 +80,8 @@ class EventType(str, Enum):
 
     A member's value is its wire string, so it compares equal to
     ``"capsule.pause"`` and prints as it; ``older_names`` are the names Wrenn
-    0.1.5 servers send for the same type (those still parse as plain
-    ``Event``). Members follow the order of Wrenn's seed, then the types it
+    0.1.5 servers send for the same type, which parse into this type's class
+    (see ``parse_event``). Members follow the order of Wrenn's seed, then the types it
     does not list. Each event class names its member once, as its tag
     (``event: Literal[EventType.CAPSULE_PAUSE]``); everything else derives.
     """
@@ -232,6 +234,18 @@ class Event(BaseModel):
     """Whether a webhook channel can subscribe to this type."""
     example: ClassVar[EventExample] = EventExample()
     """What ``make_event`` gives an event of this type."""
+    _older_name: ClassVar[str] = ""
+    """Set on the classes ``_bridge`` makes: the older name their events were sent as."""
+
+    @property
+    def sent_as(self) -> str:
+        """The type's name as the sender wrote it.
+
+        ``event`` itself, except for an event a Wrenn 0.1.5 server sent under
+        an older name: ``"capsule.paused"`` parses into ``CapsulePause``, whose
+        ``event`` is ``"capsule.pause"`` and ``sent_as`` ``"capsule.paused"``.
+        """
+        return self._older_name or self.event
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -448,7 +462,7 @@ def _classes_by_type() -> dict[str, type[Event]]:
     while pending:
         for cls in pending.pop().__subclasses__():
             pending.append(cls)
-            if cls.__module__ != __name__ or not cls.event_type:
+            if cls.__module__ != __name__ or not cls.event_type or cls._older_name:
                 continue
             if not isinstance(cls.event_type, EventType):
                 raise TypeError(
@@ -475,65 +489,108 @@ __all__ += [cls.__name__ for cls in EVENT_CLASSES.values()]
 LEGACY_EVENT_TYPES: frozenset[str] = frozenset(
     name for member in EventType for name in member.older_names
 )
-"""Types sent by Wrenn 0.1.x servers under older names; they parse as plain ``Event``."""
+"""The names Wrenn 0.1.x servers send; they parse into the classes of the new names."""
 
 KNOWN_EVENT_NAMES: frozenset[str] = frozenset(EVENT_CLASSES) | LEGACY_EVENT_TYPES
 """Every event type name this SDK knows: the current ones and the older ones."""
+
+
+def _bridge(older: str, member: EventType) -> type[Event]:
+    """The class a body sent as ``older`` parses into: its new name's, renaming ``event``.
+
+    A subclass of that class, with the same name, whose ``event`` field takes
+    ``older`` as ``member`` and which remembers ``older`` for ``sent_as``.
+    """
+    base = EVENT_CLASSES[member.value]
+
+    def rename(value: object) -> object:
+        return member if value == older else value
+
+    tag: Any = Annotated[Literal[member], BeforeValidator(rename)]
+    bridged = cast(
+        "type[Event]",
+        create_model(base.__name__, __base__=base, __module__=__name__, event=(tag, ...)),
+    )
+    bridged.__qualname__ = f"_{base.__name__}_sent_as_{older.replace('.', '_')}"
+    bridged.event_type = member
+    bridged._older_name = older  # noqa: SLF001 - a class of this module
+    globals()[bridged.__qualname__] = bridged  # where pickle looks for it
+    return bridged
+
+
+_BRIDGED: Mapping[str, type[Event]] = {
+    older: _bridge(older, member) for member in EventType for older in member.older_names
+}
+"""The class each older name parses into, with the bridge on."""
 
 # The hot path: Go writes "event" first, so the type can be read off the raw
 # bytes and the body validated once, in Rust, by that class's own validator.
 _PREFIX = b'{"event":"'
 _FAST = {t.encode(): cls.__pydantic_validator__ for t, cls in EVENT_CLASSES.items()}
+_FAST_BRIDGED = {**_FAST, **{t.encode(): c.__pydantic_validator__ for t, c in _BRIDGED.items()}}
 _PLAIN = Event.__pydantic_validator__
 
 
-def _tag(value: Any) -> str:
-    kind = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
-    return kind if isinstance(kind, str) and kind in EVENT_CLASSES else ""
+def _union(classes: Mapping[str, type[Event]]) -> TypeAdapter[Event]:
+    """One validator for any body: the class of its ``event`` value, else ``Event``."""
+
+    def tag(value: Any) -> str:
+        kind = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
+        return kind if isinstance(kind, str) and kind in classes else ""
+
+    tagged = tuple(Annotated[cls, Tag(t)] for t, cls in classes.items())
+    return TypeAdapter(
+        Annotated[Union[(*tagged, Annotated[Event, Tag("")])], Discriminator(tag)]  # type: ignore[arg-type]
+    )
 
 
-_TAGGED = tuple(Annotated[cls, Tag(t)] for t, cls in EVENT_CLASSES.items())
-_ANY: TypeAdapter[Event] = TypeAdapter(
-    Annotated[Union[(*_TAGGED, Annotated[Event, Tag("")])], Discriminator(_tag)]  # type: ignore[arg-type]
-)
+_ANY = _union(EVENT_CLASSES)
+_ANY_BRIDGED = _union({**EVENT_CLASSES, **_BRIDGED})
 
 
-def parse_body(body: bytes) -> Event:
+def parse_body(body: bytes, *, bridge_older_names: bool = True) -> Event:
     """``parse_event`` for ``bytes`` only: the receiver's hot path."""
     # Bytes 10 up to the next quote are the type when the body starts with
     # '{"event":"' (as Go writes it). Read without checking: any other slice
     # finds no class, and a class whose type the body does not have rejects it.
-    validator = _FAST.get(body[10 : body.find(b'"', 10)])
+    fast = _FAST_BRIDGED if bridge_older_names else _FAST
+    validator = fast.get(body[10 : body.find(b'"', 10)])
     if validator is not None:
         try:
             return validator.validate_json(body)  # type: ignore[no-any-return]
         except _ValidationError:
             pass  # let the general path report it, with clean locations
-    return parse_event(body)
+    return parse_event(body, bridge_older_names=bridge_older_names)
 
 
-def parse_event(data: bytes | str | Mapping[str, Any]) -> Event:
+def parse_event(data: bytes | str | Mapping[str, Any], *, bridge_older_names: bool = True) -> Event:
     """Parse a body into the class for its ``event`` value (``Event`` if unknown).
+
+    A name Wrenn 0.1.5 servers send (``"capsule.paused"``) parses into the
+    class of its new name (``CapsulePause``), with ``event`` the new name and
+    ``sent_as`` the name as sent; ``bridge_older_names=False`` leaves those
+    events as plain ``Event`` under the names sent.
 
     Raises:
         InvalidPayload: Not JSON, not valid UTF-8, not an object, or a required
             field missing or of the wrong type; the message names the field.
     """
+    fast, union = (_FAST_BRIDGED, _ANY_BRIDGED) if bridge_older_names else (_FAST, _ANY)
     try:
         if type(data) is not bytes and isinstance(data, (bytearray, memoryview)):
             data = bytes(data)
         if type(data) is bytes:
             if data.startswith(_PREFIX):
-                validator = _FAST.get(data[10 : data.find(b'"', 10)], _PLAIN)
+                validator = fast.get(data[10 : data.find(b'"', 10)], _PLAIN)
                 try:
                     return validator.validate_json(data)  # type: ignore[no-any-return]
                 except _ValidationError:
                     pass  # let the general path report it, with clean locations
-            return _ANY.validate_json(data)
+            return union.validate_json(data)
         if isinstance(data, str):
-            return _ANY.validate_json(data)
+            return union.validate_json(data)
         if isinstance(data, Mapping):
-            return _ANY.validate_python(dict(data))
+            return union.validate_python(dict(data))
     except _ValidationError as exc:
         raise InvalidPayload(_describe(exc)) from None
     raise TypeError(f"parse_event takes bytes, str or a mapping, not {type(data).__name__}")
@@ -548,7 +605,7 @@ def _describe(exc: _ValidationError) -> str:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
     loc = [printable(part, _NAME_LIMIT) for part in first["loc"]]  # keys come from the body
-    if loc and (loc[0] in EVENT_CLASSES or loc[0] == ""):
+    if loc and (loc[0] in KNOWN_EVENT_NAMES or loc[0] == ""):
         loc = loc[1:]  # the union's tag, not a field
     while loc and _UNION_LABEL.fullmatch(loc[-1]):
         loc.pop()  # a union member's label, such as "str-enum[ActorKind]"

@@ -86,6 +86,10 @@ class WebhookReceiver(Router):
         inbox: Durable mode: store each verified event in this inbox, answer
             202 at once, and let workers run the handlers (with retries).
         lease: Seconds a claim holds off concurrent redeliveries (409).
+        bridge_older_names: Parse the names Wrenn 0.1.5 servers send
+            (``"capsule.paused"``) into the classes of the new names, so that
+            one set of handlers serves both versions (see ``parse_event``);
+            ``False`` keeps them plain ``Event`` under the names sent.
         clock: Returns POSIX seconds; inject one in tests.
 
     Raises:
@@ -108,6 +112,7 @@ class WebhookReceiver(Router):
         idempotency: IdempotencyStore | None = None,
         inbox: Inbox | None = None,
         lease: float = DEFAULT_LEASE,
+        bridge_older_names: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
@@ -124,6 +129,11 @@ class WebhookReceiver(Router):
             MemoryIdempotencyStore() if idempotency is None else idempotency
         )
         self.lease = seconds_setting("lease", lease)
+        if not isinstance(bridge_older_names, bool):
+            raise ConfigurationError(
+                f"bridge_older_names must be True or False, not {bridge_older_names!r}"
+            )
+        self.bridge_older_names = bridge_older_names
         self.inbox = inbox
         self.clock = clock
         self._serving = False
@@ -177,7 +187,7 @@ class WebhookReceiver(Router):
                 raise self._too_large_error()
             now = self.clock()
             delivery = self._verifier.verify(body, headers, now)
-            event = parse_body(body)
+            event = parse_body(body, bridge_older_names=self.bridge_older_names)
             dispatcher = self.dispatcher
             routes = dispatcher.routes_for(event)
             if not routes:
@@ -279,6 +289,8 @@ class WebhookReceiver(Router):
                 kind, outcome = event.event, event.outcome
                 if type(event) is Event and kind not in KNOWN_EVENT_NAMES:
                     kind = printable(kind)
+                elif event.sent_as != kind:  # bridged from a 0.1.5 name: show both
+                    kind = f"{kind} sent_as={event.sent_as}"
                 if type(outcome) is str:
                     outcome = printable(outcome)
             logger.log(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overlo
 
 from ._text import printable
 from .errors import ConfigurationError
-from .events import EVENT_CLASSES, KNOWN_EVENT_NAMES, Event, Outcome
+from .events import EVENT_CLASSES, KNOWN_EVENT_NAMES, Event, EventType, Outcome
 
 if TYPE_CHECKING:
     from .signature import Delivery
@@ -266,6 +266,14 @@ class Router:
         typed as ``Event``. See ``add()`` for the arguments and errors.
         """
 
+        if callable(event) and not (isinstance(event, type) and issubclass(event, Event)):
+            name = getattr(event, "__name__", type(event).__name__)
+            raise TypeError(
+                f'@on needs parentheses: write @receiver.on("capsule.pause"), '
+                f"@receiver.on(CapsulePause), or @receiver.on() for every event "
+                f"(it was given {name!r} as the event type)"
+            )
+
         def decorator(handler: F) -> F:
             self.add(handler, event, outcome=outcome)
             return handler
@@ -375,7 +383,7 @@ def _check_reachable(patterns: tuple[str, ...], outcome: str | None) -> None:
     for pattern in patterns:
         matched = [kind for kind in KNOWN_EVENT_NAMES if fnmatchcase(kind, pattern)]
         if not matched:
-            close = difflib.get_close_matches(pattern, sorted(KNOWN_EVENT_NAMES), n=1)
+            close = difflib.get_close_matches(pattern, _suggestions(pattern), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             warnings.warn(
                 f"{pattern!r} matches no Wrenn event type this SDK knows{hint} "
@@ -383,13 +391,40 @@ def _check_reachable(patterns: tuple[str, ...], outcome: str | None) -> None:
                 UnknownEventTypeWarning,
                 stacklevel=4,
             )
-        elif outcome is not None and not any(
+        elif all(kind in _NEW_NAMES for kind in matched):
+            new = ", ".join(repr(_NEW_NAMES[kind]) for kind in sorted(matched))
+            warnings.warn(
+                f"{pattern!r} matches only names Wrenn 0.1.5 servers send, and the receiver "
+                f"delivers those events under their new names (unless created with "
+                f"bridge_older_names=False): register {new} to serve both versions",
+                UnknownEventTypeWarning,
+                stacklevel=4,
+            )
+        if outcome is not None and not any(
             kind in EVENT_CLASSES and EVENT_CLASSES[kind].has_outcome for kind in matched
         ):
+            if not matched:
+                continue  # unknown: a newer type may well carry an outcome
             raise ConfigurationError(
                 f"{pattern!r} events carry no outcome, so outcome={outcome!r} never matches; "
                 "drop outcome="
             )
+
+
+_NEW_NAMES = {older: member.value for member in EventType for older in member.older_names}
+"""The name a receiver delivers each 0.1.5 name under."""
+
+
+def _suggestions(pattern: str) -> list[str]:
+    """What a mistyped pattern may have meant: the known types, or globs for a glob."""
+    if not any(char in pattern for char in "*?["):
+        return sorted(KNOWN_EVENT_NAMES)
+    globs: set[str] = set()
+    for kind in EVENT_CLASSES:
+        parts = kind.split(".")
+        globs.update(".".join(parts[:i]) + ".*" for i in range(1, len(parts)))
+        globs.add("*." + parts[-1])
+    return sorted(globs)
 
 
 def _is_async(handler: Callable[..., Any]) -> bool:

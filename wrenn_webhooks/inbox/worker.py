@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._text import printable
 from ..errors import ConfigurationError, StoreError, WrennWebhookError
-from ..events import parse_event
+from ..events import parse_body
 from ..signature import Delivery
 from .base import Inbox, InboxItem
 
@@ -159,7 +159,7 @@ class Worker:
 
     def _handle(self, item: InboxItem) -> None:
         try:
-            event = parse_event(item.body)
+            event = parse_body(item.body, bridge_older_names=self.receiver.bridge_older_names)
         except WrennWebhookError as exc:  # e.g. stored by a newer version, then downgraded
             logger.error("inbox item %d no longer parses; dead-lettered: %s", item.id, exc)
             message = _short(f"the stored body no longer parses as an event: {exc}")
