@@ -59,7 +59,7 @@ def floor_case() -> Case:
     def floor(body: bytes, headers: dict[str, str]) -> object:
         stamp = headers["X-Wrenn-Timestamp"]
         digest = hmac.new(key, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest("sha256=" + digest, headers["X-WRENN-SIGNATURE"]):
+        if not hmac.compare_digest("sha256=" + digest, headers["X-Wrenn-Signature"]):
             raise AssertionError("floor rejected a valid signature")
         return json.loads(body)
 

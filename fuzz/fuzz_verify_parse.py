@@ -201,7 +201,7 @@ def _signature(fdp: atheris.FuzzedDataProvider, stamp: str, body: bytes) -> str:
     if mode <= 2:
         secret = (*SECRETS, WRONG_SECRET)[fdp.ConsumeIntInRange(0, 2)]
         try:
-            value = sign(body, secret, timestamp=stamp)["X-WRENN-SIGNATURE"]
+            value = sign(body, secret, timestamp=stamp)["X-Wrenn-Signature"]
         except UnicodeEncodeError:
             return "sha256=" + "0" * 64
         if fdp.ConsumeBool():

@@ -129,7 +129,7 @@ def _unsigned(
 
 Header = tuple[str | bytes, str | bytes]
 Change = Callable[[list[Header]], list[Header]]
-SIGNATURE = "X-WRENN-SIGNATURE"  # as Wrenn sends it (``sign()`` spells it so too)
+SIGNATURE = "X-Wrenn-Signature"  # as Wrenn sends it (``sign()`` spells it so too)
 
 
 def _with_headers(change: Change) -> Callable[[Target], bytes]:

@@ -456,7 +456,7 @@ def test_redeliveries_handle_each_event_once(
             clock.advance(steps.draw(st.integers(0, 40), label="seconds before the attempt"))
             stamp = datetime.fromtimestamp(clock.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             headers = {
-                "X-WRENN-SIGNATURE": "sha256=" + digest(SECRET, stamp, bodies[index]),
+                "X-Wrenn-Signature": "sha256=" + digest(SECRET, stamp, bodies[index]),
                 "X-Wrenn-Timestamp": stamp,
                 "X-Wrenn-Delivery": str(uuid.uuid4()),
             }

@@ -85,11 +85,11 @@ class TestStatusContract:
     @pytest.mark.parametrize(
         "mutate",
         [
-            lambda h: h.pop("X-WRENN-SIGNATURE"),
+            lambda h: h.pop("X-Wrenn-Signature"),
             lambda h: h.pop("X-Wrenn-Timestamp"),
-            lambda h: h.update({"X-WRENN-SIGNATURE": "sha256=zz"}),
+            lambda h: h.update({"X-Wrenn-Signature": "sha256=zz"}),
             lambda h: h.update({"X-Wrenn-Timestamp": "yesterday"}),
-            lambda h: h.update({"X-WRENN-SIGNATURE": "sha256=" + "0" * 64}),
+            lambda h: h.update({"X-Wrenn-Signature": "sha256=" + "0" * 64}),
         ],
         ids=["no-signature", "no-timestamp", "bad-signature", "bad-timestamp", "mismatch"],
     )
@@ -505,7 +505,7 @@ class TestLogging:
         caplog.set_level(logging.INFO, logger="wrenn_webhooks")
         body, headers = signed(SAMPLE_BODY, clock)
         receiver.handle(body, headers)
-        bad = dict(headers, **{"X-WRENN-SIGNATURE": "sha256=" + "0" * 64})
+        bad = dict(headers, **{"X-Wrenn-Signature": "sha256=" + "0" * 64})
         receiver.handle(event_body(), bad)
         lines = [r.getMessage() for r in caplog.records]
         assert len(lines) == 2
@@ -515,7 +515,7 @@ class TestLogging:
         for line in lines:
             assert SECRET not in line
             assert "ttl_expired" not in line
-            assert headers["X-WRENN-SIGNATURE"][7:] not in line
+            assert headers["X-Wrenn-Signature"][7:] not in line
 
     def test_mismatch_error_class(self, receiver: WebhookReceiver, clock: Clock) -> None:
         body, headers = signed(SAMPLE_BODY, clock, "other-secret")

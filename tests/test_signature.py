@@ -40,7 +40,7 @@ DELIVERY_ID = "5f0c8e1a-6a53-4c1e-9f9e-2b7d0f6f2a41"
 
 def sample_headers(**override: str) -> dict[str, str]:
     headers = {
-        "X-WRENN-SIGNATURE": SAMPLE_SIGNATURE,
+        "X-Wrenn-Signature": SAMPLE_SIGNATURE,
         "X-Wrenn-Timestamp": SAMPLE_TIMESTAMP,
         "X-Wrenn-Delivery": DELIVERY_ID,
     }
@@ -53,9 +53,22 @@ class TestKnownAnswers:
         headers = sign(SAMPLE_BODY, SECRET, timestamp=SAMPLE_TIMESTAMP, delivery_id=DELIVERY_ID)
         assert headers == sample_headers()
 
+    def test_sign_spells_the_headers_as_the_wire_carries_them(self) -> None:
+        # Go's Header.Set canonicalises "X-WRENN-SIGNATURE" before it is sent.
+        headers = sign(SAMPLE_BODY, SECRET, timestamp=SAMPLE_TIMESTAMP)
+        assert list(headers) == ["X-Wrenn-Signature", "X-Wrenn-Timestamp", "X-Wrenn-Delivery"]
+
+    @pytest.mark.parametrize(
+        "name", ["X-WRENN-SIGNATURE", "x-wrenn-signature", "X-Wrenn-Signature"]
+    )
+    def test_any_spelling_of_the_signature_header_verifies(self, name: str) -> None:
+        headers = sample_headers()
+        headers[name] = headers.pop("X-Wrenn-Signature")
+        assert verify(SAMPLE_BODY, headers, SECRET, now=NOW).delivery_id == DELIVERY_ID
+
     def test_sign_vector_with_go_escapes_and_non_ascii(self) -> None:
         headers = sign(ESCAPED_BODY, SECRET, timestamp=ESCAPED_TIMESTAMP)
-        assert headers["X-WRENN-SIGNATURE"] == ESCAPED_SIGNATURE
+        assert headers["X-Wrenn-Signature"] == ESCAPED_SIGNATURE
 
     def test_verify_accepts_vectors(self) -> None:
         delivery = verify(SAMPLE_BODY, sample_headers(), SECRET, now=NOW)
@@ -116,12 +129,12 @@ class TestHeaders:
         assert verify(SAMPLE_BODY, pairs, SECRET, now=NOW).delivery_id == DELIVERY_ID
 
     def test_uppercase_hex_signature_is_accepted(self) -> None:
-        headers = sample_headers(**{"X-WRENN-SIGNATURE": "sha256=" + SAMPLE_SIGNATURE[7:].upper()})
+        headers = sample_headers(**{"X-Wrenn-Signature": "sha256=" + SAMPLE_SIGNATURE[7:].upper()})
         verify(SAMPLE_BODY, headers, SECRET, now=NOW)
 
 
 class TestErrors:
-    @pytest.mark.parametrize("name", ["X-WRENN-SIGNATURE", "X-Wrenn-Timestamp"])
+    @pytest.mark.parametrize("name", ["X-Wrenn-Signature", "X-Wrenn-Timestamp"])
     def test_missing_header(self, name: str) -> None:
         headers = sample_headers()
         del headers[name]
@@ -143,7 +156,7 @@ class TestErrors:
     )
     def test_malformed_signature(self, value: str) -> None:
         with pytest.raises(MalformedHeaderError, match="sha256="):
-            verify(SAMPLE_BODY, sample_headers(**{"X-WRENN-SIGNATURE": value}), SECRET, now=NOW)
+            verify(SAMPLE_BODY, sample_headers(**{"X-Wrenn-Signature": value}), SECRET, now=NOW)
 
     @pytest.mark.parametrize(
         "value",
@@ -170,7 +183,7 @@ class TestErrors:
         assert verify(SAMPLE_BODY, headers, SECRET, now=NOW).timestamp == NOW
 
     def test_mismatch_never_echoes_secret_or_expected_signature(self) -> None:
-        headers = sample_headers(**{"X-WRENN-SIGNATURE": "sha256=" + "0" * 64})
+        headers = sample_headers(**{"X-Wrenn-Signature": "sha256=" + "0" * 64})
         with pytest.raises(SignatureMismatchError) as info:
             verify(SAMPLE_BODY, headers, SECRET, now=NOW)
         assert SECRET not in str(info.value)
@@ -186,7 +199,7 @@ class TestErrors:
             verify(SAMPLE_BODY, sample_headers(**{"X-Wrenn-Delivery": "a\tb"}), SECRET, now=NOW)
 
     def test_non_text_header_value(self) -> None:
-        headers: dict[str, object] = {**sample_headers(), "X-WRENN-SIGNATURE": 42}
+        headers: dict[str, object] = {**sample_headers(), "X-Wrenn-Signature": 42}
         with pytest.raises(MalformedHeaderError):
             verify(SAMPLE_BODY, headers, SECRET, now=NOW)  # type: ignore[arg-type]
 
@@ -230,7 +243,7 @@ class TestTolerance:
             verify(SAMPLE_BODY, sample_headers(), SECRET, tolerance=bad, now=NOW)
 
     def test_stale_is_reported_before_signature_work(self) -> None:
-        headers = sample_headers(**{"X-WRENN-SIGNATURE": "sha256=" + "0" * 64})
+        headers = sample_headers(**{"X-Wrenn-Signature": "sha256=" + "0" * 64})
         with pytest.raises(TimestampOutsideToleranceError):
             verify(SAMPLE_BODY, headers, SECRET, now=NOW + timedelta(hours=1))
 
@@ -324,7 +337,7 @@ def test_signature_agrees_with_itsdangerous(body: bytes, secret: str) -> None:
         return
     message = SAMPLE_TIMESTAMP.encode() + b"." + body
     expected = HMACAlgorithm(hashlib.sha256).get_signature(secret.encode(), message).hex()
-    assert headers["X-WRENN-SIGNATURE"] == "sha256=" + expected
+    assert headers["X-Wrenn-Signature"] == "sha256=" + expected
 
 
 @given(key=st.binary(max_size=200), message=st.binary(max_size=1024))

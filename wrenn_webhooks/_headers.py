@@ -7,12 +7,11 @@ from typing import Any, Protocol, Union
 
 from .errors import MalformedHeaderError
 
+# As on the wire: Wrenn's Go sender sets each through ``Header.Set``, which
+# canonicalises the name (its source writes "X-WRENN-SIGNATURE").
 SIGNATURE = "X-Wrenn-Signature"
 TIMESTAMP = "X-Wrenn-Timestamp"
 DELIVERY = "X-Wrenn-Delivery"
-# Wrenn's Go sender sets the signature header through the map directly, so it
-# reaches the wire in capitals; the other two go through ``Header.Set``.
-SIGNATURE_AS_SENT = "X-WRENN-SIGNATURE"
 NAMES = (SIGNATURE, TIMESTAMP, DELIVERY)
 _LOWER = tuple(name.lower() for name in NAMES)
 
@@ -46,8 +45,7 @@ def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
 
     ``.get()`` with the spelling Wrenn sends is tried first (what a ``dict``
     of the wire's headers holds, and as fast as any for a case-insensitive
-    mapping such as werkzeug's ``Headers``), then the canonical one and lower
-    case. Anything still missing is looked up in a lower-cased copy, so a
+    mapping such as werkzeug's ``Headers``), then lower case. Anything still missing is looked up in a lower-cased copy, so a
     plain ``dict`` of any spelling and a list of ``(bytes, bytes)`` pairs
     both work.
 
@@ -56,7 +54,7 @@ def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
     """
     get = getattr(headers, "get", None)
     if get is not None:
-        signature = get(SIGNATURE_AS_SENT) or get(SIGNATURE) or get(_LOWER[0])
+        signature = get(SIGNATURE) or get(_LOWER[0])
         stamp = get(TIMESTAMP) or get(_LOWER[1])
         delivery = get(DELIVERY) or get(_LOWER[2])
         if type(signature) is str and type(stamp) is str and type(delivery) is str:

@@ -229,7 +229,7 @@ def sign(
     (secret,) = secrets_tuple(secret)
     stamp = timestamp if isinstance(timestamp, str) else format_timestamp(timestamp)
     return {
-        _headers.SIGNATURE_AS_SENT: _PREFIX + _digest(secret, stamp, body),
+        _headers.SIGNATURE: _PREFIX + _digest(secret, stamp, body),
         _headers.TIMESTAMP: stamp,
         _headers.DELIVERY: delivery_id if delivery_id is not None else str(uuid.uuid4()),
     }

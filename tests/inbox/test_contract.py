@@ -506,6 +506,17 @@ class TestRetention:
 
 
 class TestOperations:
+    def test_stats_and_purge_default_to_the_current_time(self, inbox: Any) -> None:
+        wall = time.time()
+        put(inbox, body_for("sb-old"), now=wall - 100)
+        put(inbox, body_for("sb-new"), now=wall - 30)
+        item = inbox.claim("w1", now=wall - 100)[0]
+        inbox.finish(item.id, now=wall - 100)
+        age = inbox.stats()["oldest_pending_age"]
+        assert 30 <= age < 90, age
+        assert inbox.purge(200) == 0
+        assert inbox.purge(50) == 1
+
     def test_stats_of_an_empty_inbox(self, inbox: Any) -> None:
         assert inbox.stats(now=T0) == {
             "pending": 0,

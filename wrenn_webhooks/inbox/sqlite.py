@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -464,15 +465,16 @@ class SQLiteInbox(SQLiteFile):
 
     # --- operations --------------------------------------------------------------
 
-    def stats(self, *, now: float) -> dict[str, int | float | None]:
+    def stats(self, *, now: float | None = None) -> dict[str, int | float | None]:
         """Counts for metrics and dashboards.
 
         Returns:
             ``pending`` (waiting, retrying or in flight), ``failed`` (pending after
             a failed attempt), ``in_flight``, ``done``, ``dead``, and
             ``oldest_pending_age``: seconds since the oldest pending event arrived,
-            ``None`` when nothing is pending.
+            ``None`` when nothing is pending. ``now`` defaults to the current time.
         """
+        now = time.time() if now is None else now
         with self._transaction() as conn:
             counts = dict.fromkeys(("pending", "done", "dead"), 0)
             failed = in_flight = 0
@@ -545,11 +547,13 @@ class SQLiteInbox(SQLiteFile):
             )
             return cursor.rowcount
 
-    def purge(self, older_than: float, *, now: float) -> int:
+    def purge(self, older_than: float, *, now: float | None = None) -> int:
         """Delete done items finished more than ``older_than`` seconds ago; return how many.
 
-        Dead items are never purged: retry them, or look at them first.
+        Dead items are never purged: retry them, or look at them first. ``now``
+        defaults to the current time.
         """
+        now = time.time() if now is None else now
         with self._transaction() as conn:
             return self._delete_done(conn, now - older_than)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -255,8 +256,9 @@ class RedisInbox:
 
     # --- operations --------------------------------------------------------------
 
-    def stats(self, *, now: float) -> dict[str, int | float | None]:
+    def stats(self, *, now: float | None = None) -> dict[str, int | float | None]:
         """Counts for metrics and dashboards, as ``SQLiteInbox.stats`` gives them."""
+        now = time.time() if now is None else now
         pending, done, dead, failed, in_flight, oldest = self._run("stats", now)
         return {
             "pending": pending,
@@ -316,11 +318,13 @@ class RedisInbox:
             if read < _BATCH:
                 return total
 
-    def purge(self, older_than: float, *, now: float) -> int:
+    def purge(self, older_than: float, *, now: float | None = None) -> int:
         """Delete done items finished more than ``older_than`` seconds ago; return how many.
 
-        Dead items are never purged: retry them, or look at them first.
+        Dead items are never purged: retry them, or look at them first. ``now``
+        defaults to the current time.
         """
+        now = time.time() if now is None else now
         return self._purge(now - older_than, forget_workers=False)
 
     def close(self) -> None:
