@@ -136,7 +136,11 @@ def test_one_observer_sees_failures_from_handle_a_retry_and_the_worker(
 
 
 def test_the_handler_loop_exists_once() -> None:
-    """Only ``Dispatcher.dispatch`` calls a route's handler."""
+    """Only ``routing._call`` calls a route's handler, for the loop's two drivers.
+
+    ``dispatch`` (threads) and ``dispatch_async`` (an event loop) run the same
+    steps; ``tests/test_async.py`` checks that they agree.
+    """
     import wrenn_webhooks
 
     package = Path(wrenn_webhooks.__file__).parent
@@ -150,6 +154,7 @@ def test_the_handler_loop_exists_once() -> None:
 
     source = inspect.getsource(routing)
     assert source.count(".handler(") == 2  # _call: with and without the delivery
+    assert source.count("_call(route, event, delivery)") == 2  # dispatch, dispatch_async
     with pytest.raises(AttributeError):
         WebhookReceiver.run_handlers  # type: ignore[attr-defined]  # noqa: B018
     with pytest.raises(AttributeError):

@@ -240,11 +240,15 @@ def test_registration_checks_behave_as_the_handlers_page_says() -> None:
         receiver.on("host.up", outcome="error")(lambda event: None)
     with pytest.raises(ConfigurationError):
         receiver.on("host.*", outcome="success")(lambda event: None)
-    with pytest.raises(ConfigurationError):
-        receiver.on("capsule.paused", outcome="error")(lambda event: None)
+    with pytest.warns(UnknownEventTypeWarning, match=r"register 'capsule\.pause'"):
+        receiver.on("capsule.paused")(lambda event: None)
+    with pytest.warns(UnknownEventTypeWarning, match=r"did you mean 'capsule\.\*'"):
+        receiver.on("capsul.*")(lambda event: None)
+    with pytest.raises(TypeError, match="parentheses"):
+        receiver.on(lambda event: None)  # type: ignore[call-overload]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        receiver.on(["volume.create", "volume.delete", "capsule.paused"])(lambda event: None)
+        receiver.on(["volume.create", "volume.delete", "capsule.*"])(lambda event: None)
         receiver.on("volume.create", outcome="error")(lambda event: None)
 
 

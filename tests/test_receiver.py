@@ -294,21 +294,6 @@ class TestDispatch:
         host = event_body("host.up", None, resource={"id": "host-1", "type": "host"})
         assert deliver(receiver, clock, host).status_code == 500
 
-    def test_async_handler_from_inside_a_running_loop(
-        self, receiver: WebhookReceiver, clock: Clock
-    ) -> None:
-        seen: list[str] = []
-
-        @receiver.on("capsule.pause")
-        async def remember(event: CapsulePause) -> None:
-            seen.append(event.event)
-
-        async def server() -> int:
-            return deliver(receiver, clock, SAMPLE_BODY).status_code  # type: ignore[no-any-return]
-
-        assert asyncio.run(server()) == 200
-        assert seen == ["capsule.pause"]
-
     def test_on_error_observes_failures(self, receiver: WebhookReceiver, clock: Clock) -> None:
         observed: list[tuple[str, str]] = []
         receiver.add(lambda e: 1 / 0, "capsule.pause")

@@ -45,9 +45,9 @@ def read(headers: HeaderSource) -> tuple[str | None, str | None, str | None]:
 
     ``.get()`` with the spelling Wrenn sends is tried first (what a ``dict``
     of the wire's headers holds, and as fast as any for a case-insensitive
-    mapping such as werkzeug's ``Headers``), then lower case. Anything still missing is looked up in a lower-cased copy, so a
-    plain ``dict`` of any spelling and a list of ``(bytes, bytes)`` pairs
-    both work.
+    mapping such as werkzeug's ``Headers``), then lower case. Anything still
+    missing is looked up in a lower-cased copy, so a plain ``dict`` of any
+    spelling and a list of ``(bytes, bytes)`` pairs both work.
 
     Raises:
         MalformedHeaderError: A Wrenn header's value is neither ``str`` nor ``bytes``.

@@ -10,14 +10,13 @@ A ``Router`` holds the registrations and the error observers. Its
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import difflib
 import inspect
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overload
@@ -115,6 +114,7 @@ class Dispatcher:
         self.routes = tuple(routes)
         self.observers = tuple(observers)
         self._matches: dict[tuple[str, object], tuple[Route, ...]] = {}
+        self._has_async = any(route.is_async for route in self.routes)
 
     def routes_for(self, event: Event) -> tuple[Route, ...]:
         """The routes ``event`` goes to, in registration order, one per function."""
@@ -144,7 +144,8 @@ class Dispatcher:
         """Run every matching handler in order, each once; report what happened.
 
         A failing handler does not stop the others: each failure is logged and
-        shown to every error observer. ``async`` handlers run to completion.
+        shown to every error observer. ``async`` handlers run to completion on
+        this thread's event loop (one per thread, kept between deliveries).
 
         Args:
             event: The parsed event.
@@ -153,6 +154,51 @@ class Dispatcher:
             skip: Names of handlers that completed on an earlier attempt.
             completed: Called with a handler's name after it completes.
             stop: Asked between two handlers; ``True`` ends the run there.
+
+        Raises:
+            ConfigurationError: An ``async`` handler matches and this thread
+                runs an event loop already: use ``dispatch_async`` there.
+        """
+        routes = self.routes_for(event) if routes is None else routes
+        if self._has_async:
+            _check_no_running_loop(routes)
+        failures: list[tuple[str, BaseException]] = []
+        ran = 0
+        for route in routes:
+            if route.name in skip:
+                continue
+            if ran and stop is not None and stop():
+                return Dispatch(ran, failures, stopped=True)
+            ran += 1
+            try:
+                result = _call(route, event, delivery)
+                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
+                    _thread_loop().run_until_complete(result)
+            except Exception as exc:
+                failures.append((route.name, exc))
+                self._report(route, exc, event, delivery)
+            else:
+                if completed is not None:
+                    completed(route.name)
+        return Dispatch(ran, failures)
+
+    async def dispatch_async(
+        self,
+        event: Event,
+        delivery: Delivery,
+        *,
+        routes: Sequence[Route] | None = None,
+        skip: frozenset[str] = frozenset(),
+        completed: Callable[[str], Awaitable[object]] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Dispatch:
+        """``dispatch`` for a caller on an event loop: the same loop, step for step.
+
+        ``async`` handlers are awaited on the caller's loop, so they can use
+        what the application created on it (a database pool, an HTTP client);
+        plain handlers run in a worker thread (``asyncio.to_thread``, with the
+        caller's context variables), so that none blocks the loop.
+        ``completed`` is awaited.
         """
         failures: list[tuple[str, BaseException]] = []
         ran = 0
@@ -163,17 +209,18 @@ class Dispatcher:
                 return Dispatch(ran, failures, stopped=True)
             ran += 1
             try:
-                result = (
-                    route.handler(event, delivery) if route.wants_delivery else route.handler(event)
-                )
-                if result is not None and (route.is_async or asyncio.iscoroutine(result)):
-                    _run_coroutine(result)
+                if route.is_async:
+                    await _call(route, event, delivery)
+                else:
+                    result = await asyncio.to_thread(_call, route, event, delivery)
+                    if asyncio.iscoroutine(result):  # a plain function that returned one
+                        await result
             except Exception as exc:
                 failures.append((route.name, exc))
                 self._report(route, exc, event, delivery)
             else:
                 if completed is not None:
-                    completed(route.name)
+                    await completed(route.name)
         return Dispatch(ran, failures)
 
     def _report(self, route: Route, exc: Exception, event: Event, delivery: Delivery) -> None:
@@ -330,29 +377,46 @@ class Router:
         return unique
 
 
-def _run_coroutine(coroutine: Any) -> None:
-    """Run what an ``async`` handler (or one returning a coroutine) gave back."""
+def _call(route: Route, event: Event, delivery: Delivery) -> Any:
+    """Call a route's handler with what it takes: the event, or the event and the delivery."""
+    return route.handler(event, delivery) if route.wants_delivery else route.handler(event)
+
+
+def _check_no_running_loop(routes: Sequence[Route]) -> None:
+    """Refuse to block a running event loop on an ``async`` handler."""
+    if not any(route.is_async for route in routes):
+        return
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(coroutine)  # the usual case: called from a sync server or worker
-        return
-    # Called from inside a running loop: run the coroutine to completion on a
-    # helper thread, with this context (Flask's g, the app context).
-    context = contextvars.copy_context()
-    outcome: list[BaseException] = []
+        return  # the usual case: a sync server's thread, or the inbox worker
+    raise ConfigurationError(
+        "an async handler cannot run from handle() while this thread runs an event loop "
+        "(it would block the loop): use `await receiver.handle_async(body, headers)` there"
+    )
 
-    def run() -> None:
-        try:
-            context.run(asyncio.run, coroutine)
-        except BaseException as exc:
-            outcome.append(exc)
 
-    worker = threading.Thread(target=run, name="wrenn-webhooks-async-handler")
-    worker.start()
-    worker.join()
-    if outcome:
-        raise outcome[0]
+class _ThreadLoop:
+    """One thread's event loop for ``async`` handlers, closed when the thread ends."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:  # the thread's locals are dropped when it ends
+        self.loop.close()
+
+
+_loops = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's loop: kept between deliveries, so clients made on it stay usable."""
+    own: _ThreadLoop | None = getattr(_loops, "own", None)
+    if own is None or own.loop.is_closed():
+        own = _loops.own = _ThreadLoop()
+    return own.loop
 
 
 def _patterns(event: Patterns) -> tuple[str, ...]:
