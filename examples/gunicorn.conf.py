@@ -2,8 +2,11 @@
 
     WRENN_WEBHOOK_SECRET=... .venv/bin/gunicorn -c examples/gunicorn.conf.py examples.receiver:app
 
-Without ``WRENN_WEBHOOK_SECRET`` gunicorn stops at once, in one line; the example
-itself refuses to load without it too, under any server.
+Without ``WRENN_WEBHOOK_SECRET`` (or with a blank one) gunicorn stops at once, in
+one line; the example itself refuses to load without it too, under any server.
+During a rotation, ``WRENN_WEBHOOK_PREVIOUS_SECRET`` holds the secret it replaces.
+Each holds one secret, never split on commas, as the example and the Flask
+extension read them.
 
 Every worker process shares one SQLite idempotency store, so a redelivery that
 lands on another worker is still recognised as a duplicate (or answered 409
@@ -20,9 +23,16 @@ whole before passing the request on.
 import os
 import sys
 
-if not os.environ.get("WRENN_WEBHOOK_SECRET"):  # checked here too, before any worker starts
+# Checked here too, before any worker starts: a secret the receiver would refuse
+# stops every worker with a traceback, this stops gunicorn with one line.
+if not os.environ.get("WRENN_WEBHOOK_SECRET", "").strip():
     sys.exit(
         "set WRENN_WEBHOOK_SECRET to the channel's secret (make run uses a development secret)"
+    )
+if os.environ.get("WRENN_WEBHOOK_PREVIOUS_SECRET", "").isspace():
+    sys.exit(
+        "WRENN_WEBHOOK_PREVIOUS_SECRET is blank: set it to the previous secret during a"
+        " rotation, or unset it"
     )
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")

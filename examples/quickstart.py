@@ -1,8 +1,9 @@
 import os
 
-from flask import Flask, request
+from flask import Flask
 
 from wrenn_webhooks import CapsulePause, ChannelTest, WebhookReceiver
+from wrenn_webhooks.flask import blueprint
 
 receiver = WebhookReceiver(secret=os.environ["WRENN_WEBHOOK_SECRET"])
 
@@ -18,9 +19,5 @@ def channel_test(event: ChannelTest) -> None:
 
 
 app = Flask(__name__)
-
-
-@app.post("/webhooks/wrenn")
-def wrenn_webhook():
-    response = receiver.handle(request.get_data(), request.headers)
-    return response.body, response.status_code, response.headers
+# POST /webhooks/wrenn, with or without the trailing slash: Wrenn follows no redirects.
+app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")

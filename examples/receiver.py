@@ -5,10 +5,12 @@ event from another terminal with the command it prints.
 
 Configuration, from the environment:
 
-- ``WRENN_WEBHOOK_SECRET`` (required): the channel's secret. Several,
-  comma-separated, during a rotation: ``new,old``. Without it the module refuses
-  to load, under any server; only ``python -m examples.receiver --dev`` falls back
-  to ``DEV_SECRET``, a secret printed in the documentation that anyone can sign with.
+- ``WRENN_WEBHOOK_SECRET`` (required): the channel's secret, always one: a comma
+  in it is part of it. Without it the module refuses to load, under any server;
+  only ``python -m examples.receiver --dev`` falls back to ``DEV_SECRET``, a secret
+  printed in the documentation that anyone can sign with.
+- ``WRENN_WEBHOOK_PREVIOUS_SECRET``: during a rotation, the secret the current one
+  replaces; deliveries signed with either are accepted. Unset (or empty) otherwise.
 - ``WRENN_WEBHOOK_STORE``: ``sqlite:///wrenn-idempotency.db`` to share
   deduplication between worker processes (see ``examples/gunicorn.conf.py``).
 - ``HOST``, ``PORT``: where ``python -m examples.receiver`` listens.
@@ -48,9 +50,9 @@ from wrenn_webhooks.stores import store_from_url
 # (printed here, in the docs and by `make run`), so anyone can sign events with it.
 DEV_SECRET = "d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7d3v5ecre7a"
 NO_SECRET = "set WRENN_WEBHOOK_SECRET to the channel's secret (make run uses a development secret)"
-PUBLIC_SECRET = (
-    "WRENN_WEBHOOK_SECRET holds the public development secret: set the channel's own secret"
-)
+PUBLIC_SECRET = "{} holds the public development secret: set the channel's own secret"
+SECRET_VARIABLES = ("WRENN_WEBHOOK_SECRET", "WRENN_WEBHOOK_PREVIOUS_SECRET")
+"""The current secret, then the one it replaces: the Flask extension's keys, read alike."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -67,16 +69,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def secrets_from_env(*, dev: bool) -> list[str]:
-    """The secrets in ``WRENN_WEBHOOK_SECRET``; ``DEV_SECRET`` without it only when ``dev``."""
-    configured = os.environ.get("WRENN_WEBHOOK_SECRET", "")
-    if not configured:
+    """The secret, then the previous one if set; ``DEV_SECRET`` without them only when ``dev``.
+
+    Each variable holds one secret, never split: a team's own secret may hold a comma.
+    """
+    current, previous = (os.environ.get(name, "") for name in SECRET_VARIABLES)
+    if not current:
         if dev:
             return [DEV_SECRET]
         raise RuntimeError(NO_SECRET)
-    secrets = configured.split(",")
-    if DEV_SECRET in secrets and not dev:
-        raise RuntimeError(PUBLIC_SECRET)
-    return secrets
+    if not dev:
+        for name, value in zip(SECRET_VARIABLES, (current, previous), strict=True):
+            # Anywhere in it: "new,<DEV_SECRET>" (the comma-separated list older
+            # versions of this example read) was meant to accept the public secret.
+            if DEV_SECRET in value:
+                raise RuntimeError(PUBLIC_SECRET.format(name))
+    return [current, previous] if previous else [current]
 
 
 # Imported by a server (gunicorn, flask run, ...), this module is never __main__: only
@@ -206,7 +214,8 @@ def main() -> None:
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
     url = f"http://{host}:{port}/webhooks/wrenn"
     dev_secret = SECRETS == [DEV_SECRET]
-    shown = DEV_SECRET if dev_secret else "(from $WRENN_WEBHOOK_SECRET)"
+    rotating = " and $WRENN_WEBHOOK_PREVIOUS_SECRET" if len(SECRETS) > 1 else ""
+    shown = DEV_SECRET if dev_secret else f"(from $WRENN_WEBHOOK_SECRET{rotating})"
     if dev_secret:
         print(
             "WARNING: development secret, public: anyone can sign events for this receiver."

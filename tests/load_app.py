@@ -8,10 +8,11 @@ how often each handler completed for each event.
 
 Configuration, from the environment:
 
-- ``WRENN_WEBHOOK_SECRET``: the secret, or ``new,old`` during a rotation, as in the
-  example. ``WRENN_LOAD_SECRETS_FILE`` instead names a file holding that list; it is
-  read when a worker starts, so ``kill -HUP`` on gunicorn's master rotates secrets
-  without closing the listening socket.
+- ``WRENN_WEBHOOK_SECRET``: the secret, or ``new,old`` during a rotation (this load
+  app's own format, as its secrets hold no comma; the example receiver takes
+  ``WRENN_WEBHOOK_PREVIOUS_SECRET``). ``WRENN_LOAD_SECRETS_FILE`` instead names a
+  file holding that list; it is read when a worker starts, so ``kill -HUP`` on
+  gunicorn's master rotates secrets without closing the listening socket.
 - ``WRENN_WEBHOOK_STORE``: the idempotency store URL (``sqlite:///...``).
 - ``WRENN_LOAD_RECORDS``: the SQLite file of handler runs (required).
 - ``WRENN_LOAD_INBOX``: an inbox file: durable mode, 202 and a worker process.

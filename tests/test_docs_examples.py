@@ -267,7 +267,8 @@ def test_registration_closes_at_the_first_delivery(clock: Clock) -> None:
 def test_rotation_example_accepts_both_secrets_and_reports_the_old_one(
     clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", f"{OTHER_SECRET},{SECRET}")
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", OTHER_SECRET)
+    monkeypatch.setenv("WRENN_WEBHOOK_PREVIOUS_SECRET", SECRET)
     client = load("examples.rotation", clock).app.test_client()
 
     body, headers = signed(channel_test(), clock, secret=OTHER_SECRET)
@@ -278,7 +279,7 @@ def test_rotation_example_accepts_both_secrets_and_reports_the_old_one(
     headers["X-Wrenn-Delivery"] = "d-old"
     assert client.post("/webhooks/wrenn", data=body, headers=headers).status_code == 200
     [record] = [r for r in caplog.records if r.name == "examples.rotation"]
-    assert record.getMessage() == "delivery d-old was signed with an old secret"
+    assert record.getMessage() == "delivery d-old was signed with the previous secret"
 
 
 def test_an_exact_replay_within_the_tolerance_runs_no_handler(clock: Clock) -> None:

@@ -4,7 +4,9 @@ import asyncio
 import importlib
 import json
 import logging
+import runpy
 import shutil
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 
 from tests.conftest import event_body
 from tests.hostile_cases import Target, bad_signature, exchange, request, signature_headers
-from tests.servers import BIN, GUNICORN, PYTHON, free_port, post, serve
+from tests.servers import BIN, GUNICORN, PYTHON, ROOT, free_port, post, serve
 from tests.vectors import SECRET
 from wrenn_webhooks import sign
 from wrenn_webhooks.events import EVENT_CLASSES
@@ -286,3 +288,162 @@ def test_fastapi_example_answers_a_body_cut_short_400(fastapi_example: Any) -> N
     assert status == 400
     status, answer, _ = _call_asgi(fastapi_example.app, [*headers, length], [body[:50], body[50:]])
     assert (status, answer["ok"]) == (200, True)
+
+
+# --- One rule for the secret, in the example and in the extension ---------------------
+
+COMMA_SECRET = "team,chosen,secret-" + "k" * 45  # a team's own secret may hold commas
+NEW_SECRET = "n" * 64
+SECRET_ENV = ("WRENN_WEBHOOK_SECRET", "WRENN_WEBHOOK_PREVIOUS_SECRET")
+
+
+def _import_fresh(name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
+    for variable in (*SECRET_ENV, "WRENN_WEBHOOK_STORE"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return importlib.import_module(name)
+
+
+def _apps_from_the_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> list[Any]:
+    """The example receiver, and the extension as examples/flask/factory.py configures it."""
+    receiver_example = _import_fresh("examples.receiver", monkeypatch, **env)
+    factory_example = _import_fresh("examples.flask.factory", monkeypatch, **env)
+    return [receiver_example.app, factory_example.create_app()]
+
+
+def _status(app: Any, secret: str, path: str = "/webhooks/wrenn") -> int:
+    body = now_body("host.up", None, resource={"id": "h-1", "type": "host"})
+    response = app.test_client().post(path, data=body, headers=sign(body, secret))
+    return int(response.status_code)
+
+
+def test_a_secret_with_commas_is_one_secret_in_the_example_and_the_extension(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for app in _apps_from_the_environment(monkeypatch, WRENN_WEBHOOK_SECRET=COMMA_SECRET):
+        assert _status(app, COMMA_SECRET) == 200, app.name
+        assert [_status(app, part) for part in COMMA_SECRET.split(",")] == [401, 401, 401]
+
+
+def test_rotation_reads_the_previous_secret_in_the_example_and_the_extension(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {"WRENN_WEBHOOK_SECRET": NEW_SECRET, "WRENN_WEBHOOK_PREVIOUS_SECRET": COMMA_SECRET}
+    for app in _apps_from_the_environment(monkeypatch, **env):
+        assert (_status(app, NEW_SECRET), _status(app, COMMA_SECRET)) == (200, 200), app.name
+        assert _status(app, SECRET) == 401
+
+
+def test_the_example_refuses_the_development_secret_as_the_previous_one(
+    monkeypatch: pytest.MonkeyPatch, example_receiver: ModuleType
+) -> None:
+    env = {
+        "WRENN_WEBHOOK_SECRET": SECRET,
+        "WRENN_WEBHOOK_PREVIOUS_SECRET": example_receiver.DEV_SECRET,
+    }
+    with pytest.raises(RuntimeError, match="WRENN_WEBHOOK_PREVIOUS_SECRET holds the public"):
+        _import_fresh("examples.receiver", monkeypatch, **env)
+
+
+def test_the_rotation_example_reports_deliveries_signed_with_the_previous_secret(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"WRENN_WEBHOOK_SECRET": NEW_SECRET, "WRENN_WEBHOOK_PREVIOUS_SECRET": COMMA_SECRET}
+    app = _import_fresh("examples.rotation", monkeypatch, **env).app
+    caplog.set_level(logging.WARNING, logger="examples.rotation")
+    assert _status(app, NEW_SECRET, "/webhooks/wrenn/") == 200
+    assert not caplog.records
+    body = now_body("host.down", None, resource={"id": "h-2", "type": "host"})
+    headers = sign(body, COMMA_SECRET, delivery_id="d-old")
+    assert app.test_client().post("/webhooks/wrenn", data=body, headers=headers).status_code == 200
+    assert caplog.messages == ["delivery d-old was signed with the previous secret"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WRENN_WEBHOOK_SECRET": " \t"}, "set WRENN_WEBHOOK_SECRET to the channel's secret"),
+        (
+            {"WRENN_WEBHOOK_SECRET": SECRET, "WRENN_WEBHOOK_PREVIOUS_SECRET": " "},
+            "WRENN_WEBHOOK_PREVIOUS_SECRET is blank",
+        ),
+    ],
+)
+def test_the_gunicorn_configuration_refuses_a_blank_secret_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for variable in SECRET_ENV:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path("examples/gunicorn.conf.py")
+    assert str(exited.value).startswith(message)
+    assert "\n" not in str(exited.value)
+
+
+def test_the_gunicorn_configuration_takes_a_secret_with_commas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", COMMA_SECRET)
+    monkeypatch.setenv("WRENN_WEBHOOK_PREVIOUS_SECRET", NEW_SECRET)
+    assert runpy.run_path("examples/gunicorn.conf.py")["worker_class"] == "gthread"
+
+
+# --- The quick start ------------------------------------------------------------------
+
+
+def test_the_quick_start_runs_as_documented_and_answers_both_spellings() -> None:
+    port = free_port()
+    args = [str(BIN / "flask"), "--app", "examples.quickstart", "run", "--port", str(port)]
+    with serve(args, port, {"WRENN_WEBHOOK_SECRET": SECRET}) as server:
+        for path, capsule in (("/webhooks/wrenn", "sb-1"), ("/webhooks/wrenn/", "sb-2")):
+            resource = {"id": capsule, "type": "sandbox"}
+            body = now_body("capsule.pause", "error", error="host unreachable", resource=resource)
+            url = f"http://127.0.0.1:{port}{path}"
+            status, answer = post(url, body, sign(body, SECRET))
+            assert status == 200, path  # answered directly: no 404, no redirect
+            assert json.loads(answer) == {"ok": True, "event": "capsule.pause", "handled": 1}
+        status, _ = post(url, body, sign(body, NEW_SECRET))
+        assert status == 401
+    assert "capsule sb-1 failed to pause: host unreachable" in server.output
+    assert "capsule sb-2 failed to pause: host unreachable" in server.output
+
+
+def test_the_top_level_examples_pass_mypy_strict() -> None:
+    examples = sorted(str(path) for path in (ROOT / "examples").glob("*.py"))
+    result = subprocess.run(
+        [PYTHON, "-m", "mypy", "--strict", "--no-incremental", *examples],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_two_receivers_example_takes_each_secret_on_its_own_url(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = _import_fresh(
+        "examples.flask.two_receivers",
+        monkeypatch,
+        WRENN_WEBHOOK_SECRET=SECRET,
+        WRENN_STAGING_SECRET=NEW_SECRET,
+    )
+    app = module.create_app()
+    caplog.set_level(logging.INFO)
+    client = app.test_client()
+    urls = {"/webhooks/wrenn": SECRET, "/webhooks/staging/": NEW_SECRET}
+    for url, own in urls.items():
+        for secret in urls.values():
+            body = now_body(
+                "capsule.pause", "error", error="no host", resource={"id": url, "type": "sandbox"}
+            )
+            answer = client.post(url, data=body, headers=sign(body, secret))
+            assert answer.status_code == (200 if secret == own else 401), (url, secret == own)
+    assert "capsule /webhooks/wrenn failed to pause: no host" in caplog.messages
+    assert "staging: capsule /webhooks/staging/ failed to pause" in caplog.messages
+    assert len([m for m in caplog.messages if "failed to pause" in m]) == 2

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, current_app, g, request
+from flask import Blueprint, Flask, current_app, g, request
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -663,3 +663,216 @@ class TestExtensionConfig:
         )
         assert WrennWebhooks(app, idempotency=store).receiver_for(app).store is store
         assert not (tmp_path / "unused.db").exists()
+
+
+# --- One rule for secrets: a string is one secret; rotation has its own key ---------
+
+COMMA_SECRET = "team,chosen,secret-" + "k" * 45  # a team's own secret may hold commas
+NEW_SECRET = "n" * 64
+
+
+def _extension_app(clock: Clock, **config: Any) -> tuple[Flask, WebhookReceiver]:
+    app = Flask(__name__)
+    app.config.update(config)
+    receiver = WrennWebhooks(clock=clock).init_app(app)
+    return app, receiver
+
+
+class TestExtensionSecrets:
+    def test_a_secret_with_commas_is_one_secret(self, clock: Clock) -> None:
+        app, receiver = _extension_app(clock, WRENN_WEBHOOK_SECRET=COMMA_SECRET)
+        assert receiver.secret_count == 1
+        client = app.test_client()
+        body, headers = signed(SAMPLE_BODY, clock, COMMA_SECRET)
+        assert client.post(URL, data=body, headers=headers).status_code == 200
+        for part in COMMA_SECRET.split(","):  # never split into several
+            body, headers = signed(SAMPLE_BODY, clock, part)
+            assert client.post(URL, data=body, headers=headers).status_code == 401
+
+    def test_rotation_with_the_previous_secret(self, clock: Clock) -> None:
+        app, receiver = _extension_app(
+            clock, WRENN_WEBHOOK_SECRET=NEW_SECRET, WRENN_WEBHOOK_PREVIOUS_SECRET=COMMA_SECRET
+        )
+        assert receiver.secret_count == 2
+        indexes: list[int] = []
+        receiver.add(lambda event, delivery: indexes.append(delivery.secret_index))
+        client = app.test_client()
+        for secret, kind in ((NEW_SECRET, "host.up"), (COMMA_SECRET, "host.down")):
+            body, headers = signed(event_body(kind, None), clock, secret)
+            assert client.post(URL, data=body, headers=headers).status_code == 200
+        assert indexes == [0, 1]  # the current secret first, then the previous one
+        body, headers = signed(SAMPLE_BODY, clock, "o" * 64)
+        assert client.post(URL, data=body, headers=headers).status_code == 401
+
+    def test_a_list_and_the_previous_secret_add_up(self, clock: Clock) -> None:
+        _, receiver = _extension_app(
+            clock,
+            WRENN_WEBHOOK_SECRET=(NEW_SECRET, SECRET),
+            WRENN_WEBHOOK_PREVIOUS_SECRET=COMMA_SECRET,
+        )
+        assert receiver.secret_count == 3
+
+    @pytest.mark.parametrize("unset", [None, ""])
+    def test_an_empty_previous_secret_means_no_rotation(
+        self, clock: Clock, unset: str | None
+    ) -> None:
+        _, receiver = _extension_app(
+            clock, WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_PREVIOUS_SECRET=unset
+        )
+        assert receiver.secret_count == 1
+
+    def test_a_blank_previous_secret_is_refused(self, clock: Clock) -> None:
+        with pytest.raises(ConfigurationError, match="blank"):
+            _extension_app(clock, WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_PREVIOUS_SECRET=" ")
+
+    @pytest.mark.parametrize("key", ["WRENN_WEBHOOK_SECRET", "WRENN_WEBHOOK_PREVIOUS_SECRET"])
+    def test_a_secret_of_another_type_is_refused_by_key(self, clock: Clock, key: str) -> None:
+        config: dict[str, Any] = {"WRENN_WEBHOOK_SECRET": SECRET, key: SECRET.encode()}
+        with pytest.raises(ConfigurationError, match=f"^{key} must be a string") as caught:
+            _extension_app(clock, **config)
+        assert SECRET not in str(caught.value)
+
+    def test_a_previous_secret_without_a_secret_is_refused(self, clock: Clock) -> None:
+        with pytest.raises(ConfigurationError, match="WRENN_WEBHOOK_SECRET"):
+            _extension_app(clock, WRENN_WEBHOOK_PREVIOUS_SECRET=SECRET)
+
+    def test_a_keyword_secret_replaces_both_keys(self, clock: Clock) -> None:
+        app = Flask(__name__)
+        app.config.update(WRENN_WEBHOOK_SECRET=SECRET, WRENN_WEBHOOK_PREVIOUS_SECRET=NEW_SECRET)
+        receiver = WrennWebhooks(secret=COMMA_SECRET, clock=clock).init_app(app)
+        assert receiver.secret_count == 1
+        body, headers = signed(SAMPLE_BODY, clock, COMMA_SECRET)
+        assert app.test_client().post(URL, data=body, headers=headers).status_code == 200
+
+
+# --- Once per app, or a second receiver by name --------------------------------------
+
+
+def _configured_app() -> Flask:
+    app = Flask(__name__)
+    app.config["WRENN_WEBHOOK_SECRET"] = SECRET
+    return app
+
+
+class TestOncePerApp:
+    def test_init_app_twice_says_already_initialised(self) -> None:
+        app = _configured_app()
+        webhooks = WrennWebhooks()
+        first = webhooks.init_app(app)
+        with pytest.raises(ConfigurationError, match="already initialised with wrenn-webhooks"):
+            webhooks.init_app(app)
+        assert WrennWebhooks.receiver_for(app) is first  # the first one is left as it was
+
+    def test_a_second_extension_says_already_initialised(self) -> None:
+        app = _configured_app()
+        WrennWebhooks(app)
+        with pytest.raises(ConfigurationError, match="already initialised") as caught:
+            WrennWebhooks(app)
+        assert "name=" in str(caught.value)  # and how to add a deliberate second receiver
+
+    def test_the_blueprint_twice_says_already_initialised(self, receiver: WebhookReceiver) -> None:
+        app = Flask(__name__)
+        app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+        with pytest.raises(ConfigurationError, match="already initialised with wrenn-webhooks"):
+            app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/other")
+
+    def test_the_same_blueprint_twice_says_already_initialised(
+        self, receiver: WebhookReceiver
+    ) -> None:
+        app = Flask(__name__)
+        bp = blueprint(receiver)
+        app.register_blueprint(bp, url_prefix="/webhooks/wrenn")
+        with pytest.raises(ConfigurationError, match="already initialised"):
+            app.register_blueprint(bp, url_prefix="/webhooks/other")
+
+    def test_the_blueprint_after_the_extension_says_already_initialised(
+        self, receiver: WebhookReceiver
+    ) -> None:
+        app = _configured_app()
+        WrennWebhooks(app)
+        with pytest.raises(ConfigurationError, match="already initialised"):
+            app.register_blueprint(blueprint(receiver), url_prefix="/hooks")
+
+    def test_another_blueprint_of_the_same_name_is_named_as_such(
+        self, receiver: WebhookReceiver
+    ) -> None:
+        app = Flask(__name__)
+        app.register_blueprint(Blueprint("wrenn_webhooks", __name__))
+        with pytest.raises(ConfigurationError, match="another blueprint") as caught:
+            app.register_blueprint(blueprint(receiver), url_prefix="/hooks")
+        assert "already initialised" not in str(caught.value)
+
+    def test_a_second_extension_on_the_same_url_is_refused(self) -> None:
+        app = _configured_app()
+        app.config["WRENN_STAGING_SECRET"] = "s" * 64
+        WrennWebhooks(app)
+        with pytest.raises(ConfigurationError, match="WRENN_STAGING_URL_PREFIX"):
+            WrennWebhooks(app, name="wrenn_staging", config_prefix="WRENN_STAGING")
+        assert "wrenn_staging" not in app.extensions
+
+    def test_a_url_another_route_answers_is_refused(self) -> None:
+        app = _configured_app()
+        app.add_url_rule("/webhooks/wrenn/", "legacy", lambda: "", methods=["POST"])
+        with pytest.raises(ConfigurationError, match=r"'legacy'.*WRENN_WEBHOOK_URL_PREFIX"):
+            WrennWebhooks(app)
+
+    def test_a_name_another_extension_holds_is_refused(self) -> None:
+        app = _configured_app()
+        app.extensions["cache"] = object()
+        with pytest.raises(ConfigurationError, match="another extension"):
+            WrennWebhooks(app, name="cache")
+        assert "cache" not in app.blueprints
+
+    def test_an_unknown_name_is_a_clear_error(self) -> None:
+        app = _configured_app()
+        WrennWebhooks(app)
+        with pytest.raises(ConfigurationError, match="'wrenn_staging'"):
+            WrennWebhooks.receiver_for(app, name="wrenn_staging")
+
+
+STAGING_SECRET = "s" * 64
+
+
+def test_two_extensions_two_secrets_two_urls(clock: Clock) -> None:
+    production = WrennWebhooks(clock=clock)
+    staging = WrennWebhooks(name="wrenn_staging", config_prefix="WRENN_STAGING", clock=clock)
+    seen: list[str] = []
+    production.add(lambda event: seen.append("production"))
+    staging.add(lambda event: seen.append("staging"))
+    app = Flask(__name__)
+    app.config.update(
+        WRENN_WEBHOOK_SECRET=SECRET,
+        WRENN_STAGING_SECRET=STAGING_SECRET,
+        WRENN_STAGING_URL_PREFIX="/webhooks/staging",
+    )
+    receivers = production.init_app(app), staging.init_app(app)
+    assert WrennWebhooks.receiver_for(app) is receivers[0]
+    assert WrennWebhooks.receiver_for(app, name="wrenn_staging") is receivers[1]
+    assert app.extensions["wrenn_staging"] is receivers[1]
+    assert staging.receiver_for(app) is receivers[1]  # on an extension: its own name
+    assert production.receiver_for(app) is receivers[0]
+    _each_url_takes_only_its_own_secret(app, clock, seen)
+
+
+def test_two_blueprints_two_secrets_two_urls(clock: Clock) -> None:
+    seen: list[str] = []
+    production = WebhookReceiver(SECRET, clock=clock)
+    staging = WebhookReceiver(STAGING_SECRET, clock=clock)
+    production.add(lambda event: seen.append("production"))
+    staging.add(lambda event: seen.append("staging"))
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(production), url_prefix="/webhooks/wrenn")
+    app.register_blueprint(blueprint(staging, name="wrenn_staging"), url_prefix="/webhooks/staging")
+    _each_url_takes_only_its_own_secret(app, clock, seen)
+
+
+def _each_url_takes_only_its_own_secret(app: Flask, clock: Clock, seen: list[str]) -> None:
+    client = app.test_client()
+    urls = {"/webhooks/wrenn": SECRET, "/webhooks/staging": STAGING_SECRET}
+    for url, own in urls.items():
+        for secret in urls.values():
+            body, headers = signed(SAMPLE_BODY, clock, secret)
+            expected = 200 if secret == own else 401
+            assert client.post(url, data=body, headers=headers).status_code == expected, url
+            clock.advance(1)  # a new signature: not a duplicate of the last body
+    assert seen == ["production", "staging"]

@@ -8,6 +8,10 @@ or, with configuration from ``app.config``::
 
     webhooks = WrennWebhooks()          # register handlers with @webhooks.on(...)
     webhooks.init_app(app)              # reads WRENN_WEBHOOK_SECRET, mounts the route
+
+Once per app and name: a second receiver in one app (another URL, another secret)
+takes another name, ``blueprint(receiver, name=...)`` or ``WrennWebhooks(name=...,
+config_prefix=...)``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from blinker import NamedSignal, Namespace
 from flask import Blueprint, Flask, request
@@ -42,6 +46,9 @@ __all__ = [
 ]
 
 EXTENSION_KEY = "wrenn_webhooks"
+"""The default name: of the blueprint, and of the receiver's key in ``app.extensions``."""
+CONFIG_PREFIX = "WRENN_WEBHOOK"
+"""The default start of the extension's ``app.config`` keys."""
 logger = logging.getLogger("wrenn_webhooks")
 
 _signals = Namespace()
@@ -69,12 +76,16 @@ def blueprint(
 
     Args:
         receiver: The receiver, or a function returning it (looked up per request).
-        name: The blueprint's name, unique within an app.
+        name: The blueprint's name, unique within an app: another one for a
+            second receiver in the same app.
         path: The route inside the blueprint's ``url_prefix``. By default the
             prefix itself, with or without a trailing slash: Wrenn does not
             follow redirects, so a slash redirect would lose every delivery.
+
+    Registering a second blueprint under a name already taken in the app
+    raises ``ConfigurationError`` (a ``ValueError``, as Flask's own is).
     """
-    bp = Blueprint(name, __name__)
+    bp = _ReceiverBlueprint(name, __name__)
 
     def register(state: BlueprintSetupState) -> None:
         rule = path if path is not None else "" if state.url_prefix else "/"
@@ -86,6 +97,35 @@ def blueprint(
 
     bp.record(register)
     return bp
+
+
+class _ReceiverBlueprint(Blueprint):
+    """A blueprint that says in plain words when its name is already taken in an app."""
+
+    def register(self, app: App, options: dict[str, Any]) -> None:
+        """Register as ``Blueprint.register`` does, after checking that the name is free."""
+        # The name Flask registers it under (a nested blueprint's is dotted).
+        name = f"{options.get('name_prefix', '')}.{options.get('name', self.name)}".lstrip(".")
+        taken = app.blueprints.get(name)
+        if isinstance(taken, _ReceiverBlueprint):
+            raise _already_initialised(name)
+        if taken is not None:
+            raise ConfigurationError(
+                f"this app has another blueprint named {name!r}: give the webhook receiver"
+                " another name, blueprint(receiver, name=...) or WrennWebhooks(name=...)"
+            )
+        super().register(app, options)
+
+
+def _already_initialised(name: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"this app is already initialised with wrenn-webhooks: a receiver named {name!r} is"
+        " mounted; call init_app, or register the blueprint, once per app. For a deliberate"
+        " second receiver, on another URL with another secret, give it another name:"
+        " WrennWebhooks(name='wrenn_other', config_prefix='WRENN_OTHER') (configured by"
+        " WRENN_OTHER_SECRET, WRENN_OTHER_URL_PREFIX, ...) or blueprint(receiver,"
+        " name='wrenn_other') with another url_prefix"
+    )
 
 
 def _view(
@@ -173,13 +213,41 @@ def _send(app: App, signal: NamedSignal, **data: Any) -> None:
         logger.exception("a receiver of the %s signal failed", signal.name)
 
 
+class _ReceiverLookup(Protocol):
+    def __call__(self, app: Flask, name: str | None = None) -> WebhookReceiver: ...
+
+
+class _ByName:
+    """``receiver_for``: read from an extension, its name is the default one."""
+
+    def __get__(self, extension: WrennWebhooks | None, owner: object = None) -> _ReceiverLookup:
+        default = EXTENSION_KEY if extension is None else extension.name
+
+        def receiver_for(app: Flask, name: str | None = None) -> WebhookReceiver:
+            """Return the receiver ``init_app`` built for ``app`` under ``name``."""
+            key = default if name is None else name
+            receiver = app.extensions.get(key)
+            if not isinstance(receiver, WebhookReceiver):
+                raise ConfigurationError(
+                    f"this app has no wrenn-webhooks receiver named {key!r}:"
+                    " call init_app(app) first"
+                )
+            return receiver
+
+        return receiver_for
+
+
 class WrennWebhooks(Router):
     """Flask extension: a receiver configured from ``app.config``, mounted by ``init_app``.
 
     Register handlers on the extension (``@webhooks.on(...)``) before
     ``init_app``. Configuration keys:
 
-    - ``WRENN_WEBHOOK_SECRET`` (required): the secret, or a list during rotation.
+    - ``WRENN_WEBHOOK_SECRET`` (required): the channel's secret. A string is
+      one secret, never split (a comma is part of it); a list or tuple gives
+      several.
+    - ``WRENN_WEBHOOK_PREVIOUS_SECRET``: during a rotation, the secret the
+      current one replaces, accepted too (same rule; unset or ``""``: none).
     - ``WRENN_WEBHOOK_URL_PREFIX``: where to mount, default ``/webhooks/wrenn``.
     - ``WRENN_WEBHOOK_TOLERANCE``: seconds, default 300: a number, or a string of
       ASCII digits with an optional fraction (``"300"``, ``"2.5"``).
@@ -189,11 +257,30 @@ class WrennWebhooks(Router):
       ``"sqlite:///path/to/file.db"`` (shared by every worker process) or
       ``"redis://host:6379/0"`` (shared by every host; the ``redis`` extra).
 
-    Keyword arguments given here override the configuration for every app.
+    Keyword arguments given here override the configuration for every app
+    (``secret=`` replaces both secret keys).
+
+    Args:
+        app: An app to initialise at once, as ``init_app(app)`` does.
+        name: The blueprint's name and the receiver's key in ``app.extensions``;
+            another one for a second receiver in the same app.
+        config_prefix: What the configuration keys start with, ``WRENN_WEBHOOK``
+            by default; a second receiver's own, such as ``WRENN_STAGING`` for
+            ``WRENN_STAGING_SECRET``, ``WRENN_STAGING_URL_PREFIX`` and the rest.
+        **receiver_options: Passed to every ``WebhookReceiver`` built.
     """
 
-    def __init__(self, app: Flask | None = None, **receiver_options: Any) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        name: str = EXTENSION_KEY,
+        config_prefix: str = CONFIG_PREFIX,
+        **receiver_options: Any,
+    ) -> None:
         super().__init__()
+        self.name = name
+        self.config_prefix = config_prefix
         self._options = receiver_options
         if app is not None:
             self.init_app(app)
@@ -202,42 +289,103 @@ class WrennWebhooks(Router):
         """Build the app's receiver from its config, store it, and mount the route.
 
         Raises:
-            ConfigurationError: No secret configured, a blank one, a number that
-                is not one (or not positive and finite), or an unknown store URL.
+            ConfigurationError: The app is already initialised under this name,
+                or its URL already answers ``POST``; no secret configured, a
+                blank one or one that is not a string or list; a number that is
+                not one (or not positive and finite), or an unknown store URL.
 
         Warns:
             WeakSecretWarning: A secret shorter than 32 characters.
         """
-        config = app.config
-        options: dict[str, Any] = dict(self._options)
+        _check_name_free(app, self.name)
+        prefix_key = f"{self.config_prefix}_URL_PREFIX"
+        url_prefix = app.config.get(prefix_key, "/webhooks/wrenn")
+        _check_url_free(app, url_prefix, prefix_key)
+        secret = self._options.get("secret")
+        if secret is None:
+            secret = _config_secrets(app.config, self.config_prefix)
+        receiver = WebhookReceiver(secret, **self._receiver_options(app.config))
+        receiver.include_router(self)
+        app.register_blueprint(blueprint(receiver, name=self.name), url_prefix=url_prefix)
+        app.extensions[self.name] = receiver
+        return receiver
+
+    def _receiver_options(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments but ``secret``, completed from ``config``."""
+        options = {key: value for key, value in self._options.items() if key != "secret"}
+        prefix = self.config_prefix
         for key, option, whole in (
-            ("WRENN_WEBHOOK_TOLERANCE", "tolerance", False),
-            ("WRENN_WEBHOOK_MAX_BODY_BYTES", "max_body_bytes", True),
+            (f"{prefix}_TOLERANCE", "tolerance", False),
+            (f"{prefix}_MAX_BODY_BYTES", "max_body_bytes", True),
         ):
             if option not in options and config.get(key) is not None:
                 options[option] = config_number(key, config[key], whole=whole)
         if "idempotency" not in options:
-            options["idempotency"] = store_from_config(config.get("WRENN_WEBHOOK_STORE"))
-        secret: str | Sequence[str] | None = options.pop("secret", None) or config.get(
-            "WRENN_WEBHOOK_SECRET"
-        )
-        if not secret:
-            raise ConfigurationError(
-                "set app.config['WRENN_WEBHOOK_SECRET'] to the channel's secret"
-                " (a list of secrets during a rotation)"
+            options["idempotency"] = store_from_config(
+                config.get(f"{prefix}_STORE"), key=f"{prefix}_STORE"
             )
-        receiver = WebhookReceiver(secret, **options)
-        receiver.include_router(self)
-        app.extensions[EXTENSION_KEY] = receiver
-        prefix = config.get("WRENN_WEBHOOK_URL_PREFIX", "/webhooks/wrenn")
-        app.register_blueprint(blueprint(receiver), url_prefix=prefix)
-        return receiver
+        return options
 
-    @staticmethod
-    def receiver_for(app: Flask) -> WebhookReceiver:
-        """Return the receiver ``init_app`` built for ``app``."""
-        receiver: WebhookReceiver = app.extensions[EXTENSION_KEY]
-        return receiver
+    receiver_for = _ByName()
+    """Return the receiver ``init_app`` built for an app: ``receiver_for(app, name=None)``.
+
+    ``WrennWebhooks.receiver_for(app)`` finds the one of the default name,
+    ``WrennWebhooks.receiver_for(app, name="wrenn_staging")`` another;
+    ``webhooks.receiver_for(app)``, on an extension, finds that extension's.
+    Raises ``ConfigurationError`` when the app has none of that name.
+    """
+
+
+def _check_name_free(app: Flask, name: str) -> None:
+    """Refuse a name already in ``app.extensions``: the first receiver (or extension) keeps it."""
+    if isinstance(app.extensions.get(name), WebhookReceiver):
+        raise _already_initialised(name)
+    if name in app.extensions:
+        raise ConfigurationError(
+            f"app.extensions already holds {name!r} for another extension: give the webhook"
+            " receiver another name, WrennWebhooks(name=...)"
+        )
+
+
+def _check_url_free(app: Flask, url_prefix: str, key: str) -> None:
+    """Refuse a second route for ``POST`` at ``url_prefix``: Flask would never reach it."""
+    path = url_prefix.rstrip("/")
+    for rule in app.url_map.iter_rules():
+        if rule.rule.rstrip("/") == path and "POST" in (rule.methods or ()):
+            raise ConfigurationError(
+                f"POST {url_prefix} is already answered by {rule.endpoint!r}:"
+                f" set {key} to another URL for this receiver"
+            )
+
+
+def _config_secrets(config: Mapping[str, Any], prefix: str) -> list[str]:
+    """The secrets of ``{prefix}_SECRET``, then those of ``{prefix}_PREVIOUS_SECRET``.
+
+    One rule for both keys: a string is one secret, never split, since a team's
+    own secret may hold a comma; a list or tuple gives several. An unset or
+    empty previous secret means no rotation is in progress.
+    """
+    key, previous_key = f"{prefix}_SECRET", f"{prefix}_PREVIOUS_SECRET"
+    secrets = _secrets_of(key, config.get(key))
+    if not secrets:
+        raise ConfigurationError(
+            f"set app.config[{key!r}] to the channel's secret (and, during a rotation,"
+            f" {previous_key} to the secret it replaces)"
+        )
+    return secrets + _secrets_of(previous_key, config.get(previous_key))
+
+
+def _secrets_of(key: str, value: object) -> list[str]:
+    if value is None or (isinstance(value, str) and not value):
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    # The type only: the value may be a secret in another form (bytes, say).
+    raise ConfigurationError(
+        f"{key} must be a string (one secret) or a list of strings, not {type(value).__name__}"
+    )
 
 
 def config_number(key: str, value: object, *, whole: bool) -> float:
@@ -275,10 +423,12 @@ def _config_number(value: object, *, whole: bool) -> float | None:
     return value
 
 
-def store_from_config(value: object) -> IdempotencyStore | None:
-    """Turn ``WRENN_WEBHOOK_STORE`` into a store (``None``: the receiver's default)."""
+def store_from_config(
+    value: object, *, key: str = "WRENN_WEBHOOK_STORE"
+) -> IdempotencyStore | None:
+    """Turn ``WRENN_WEBHOOK_STORE`` (or ``key``) into a store (``None``: the receiver's default)."""
     if value is None or isinstance(value, IdempotencyStore):
         return value
     if isinstance(value, str):
         return store_from_url(value)
-    raise ConfigurationError("WRENN_WEBHOOK_STORE must be a store URL or an IdempotencyStore")
+    raise ConfigurationError(f"{key} must be a store URL or an IdempotencyStore")

@@ -30,8 +30,10 @@ def host_up(event: HostUp) -> None:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
-        # Several secrets during a rotation: a list, ["new", "old"].
+        # One secret each (a string is never split); during a rotation, the previous
+        # secret beside the current one. A list, ["new", "old"], works too.
         WRENN_WEBHOOK_SECRET=os.environ.get("WRENN_WEBHOOK_SECRET"),
+        WRENN_WEBHOOK_PREVIOUS_SECRET=os.environ.get("WRENN_WEBHOOK_PREVIOUS_SECRET"),
         WRENN_WEBHOOK_URL_PREFIX="/webhooks/wrenn",
         WRENN_WEBHOOK_TOLERANCE=300,
         WRENN_WEBHOOK_MAX_BODY_BYTES=1024 * 1024,
