@@ -52,8 +52,10 @@ def test_public_names() -> None:
         "DeliveryResult",
         "EventFactory",
         "FrozenClock",
+        "api_gateway_event",
         "deliver",
         "encode_event",
+        "function_url_event",
         "make_event",
         "signed_request",
     ]

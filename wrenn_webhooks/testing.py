@@ -27,8 +27,10 @@ __all__ = [
     "DeliveryResult",
     "EventFactory",
     "FrozenClock",
+    "api_gateway_event",
     "deliver",
     "encode_event",
+    "function_url_event",
     "make_event",
     "signed_request",
 ]
@@ -427,3 +429,198 @@ class FrozenClock:
             self._now = moment.timestamp()
         else:
             self._now = float(moment)
+
+
+# --- AWS Lambda events -----------------------------------------------------
+
+_ACCOUNT = "123456789012"
+_REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+_SOURCE_IP = "203.0.113.7"
+_USER_AGENT = "Go-http-client/1.1"  # Wrenn's sender is Go's net/http client
+
+
+def api_gateway_event(
+    body: bytes,
+    headers: dict[str, str] | Sequence[tuple[str, str]] | None = None,
+    *,
+    version: str = "1.0",
+    method: str = "POST",
+    path: str = "/webhooks/wrenn",
+    base64_encoded: bool = False,
+) -> dict[str, Any]:
+    """Build the event API Gateway gives a Lambda function for one request.
+
+    Pass the body and headers of ``signed_request`` to get a delivery as the
+    function receives it: ``api_gateway_event(*signed_request(event, secret))``.
+
+    Args:
+        body: The exact request body.
+        headers: A ``dict``, or ``(name, value)`` pairs to send a header more
+            than once.
+        version: ``"1.0"``, the payload format of REST APIs: ``httpMethod``,
+            ``path``, ``headers`` (a repeated header's last value) and
+            ``multiValueHeaders`` (all of them), an empty body as ``null``.
+            ``"2.0"``, that of HTTP APIs: ``"version": "2.0"``, ``rawPath``,
+            ``requestContext.http.method``, header names in lower case with a
+            repeated header's values joined by commas, ``Cookie`` headers moved
+            to ``cookies``, no ``body`` key for an empty body.
+        method: The request's method.
+        path: The request's path.
+        base64_encoded: Send the body base64-encoded with ``isBase64Encoded``
+            set, as API Gateway does for binary media types.
+
+    Raises:
+        ConfigurationError: ``version`` is neither ``"1.0"`` nor ``"2.0"``, or the
+            body is not UTF-8 and ``base64_encoded`` is false (API Gateway would
+            have encoded it).
+    """
+    if version == "1.0":
+        return _rest_event(body, headers, method, path, base64_encoded)
+    if version != "2.0":
+        raise ConfigurationError(f'version must be "1.0" or "2.0", not {version!r}')
+    context = {
+        "apiId": "r3pmxmplak",
+        "domainName": "r3pmxmplak.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "r3pmxmplak",
+        "routeKey": f"{method} {path}",
+        "stage": "$default",
+    }
+    return _http_event(body, headers, method, path, base64_encoded, context)
+
+
+def function_url_event(
+    body: bytes,
+    headers: dict[str, str] | Sequence[tuple[str, str]] | None = None,
+    *,
+    method: str = "POST",
+    path: str = "/",
+    base64_encoded: bool = False,
+) -> dict[str, Any]:
+    """Build the event a Lambda function URL gives its function for one request.
+
+    The payload format 2.0 of ``api_gateway_event(version="2.0")``, with the
+    request context of a function URL (``<url-id>.lambda-url.<region>.on.aws``,
+    route and stage ``$default``). The arguments are those of
+    ``api_gateway_event``; ``path`` is ``/`` by default, the URL itself.
+
+    Raises:
+        ConfigurationError: The body is not UTF-8 and ``base64_encoded`` is false.
+    """
+    url_id = "a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7"
+    context = {
+        "apiId": url_id,
+        "domainName": f"{url_id}.lambda-url.us-east-1.on.aws",
+        "domainPrefix": url_id,
+        "routeKey": "$default",
+        "stage": "$default",
+    }
+    return _http_event(body, headers, method, path, base64_encoded, context)
+
+
+def _lambda_body(body: bytes, base64_encoded: bool) -> str:
+    """The body as an event carries it: text, or base64 text."""
+    import base64
+
+    if base64_encoded:
+        return base64.b64encode(body).decode("ascii")
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            "the body is not UTF-8 text: pass base64_encoded=True, as API Gateway and"
+            " function URLs encode such a body"
+        ) from None
+
+
+def _header_pairs(
+    headers: dict[str, str] | Sequence[tuple[str, str]] | None,
+) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    return list(headers.items()) if isinstance(headers, dict) else list(headers)
+
+
+def _rest_event(
+    body: bytes,
+    headers: dict[str, str] | Sequence[tuple[str, str]] | None,
+    method: str,
+    path: str,
+    base64_encoded: bool,
+) -> dict[str, Any]:
+    """A REST API's event (payload format 1.0)."""
+    multi: dict[str, list[str]] = {}
+    for name, value in _header_pairs(headers):
+        multi.setdefault(name, []).append(value)
+    now = dt.datetime.now(_UTC)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {name: values[-1] for name, values in multi.items()} or None,
+        "multiValueHeaders": multi or None,
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": _ACCOUNT,
+            "apiId": "1234567890",
+            "httpMethod": method,
+            "identity": {"sourceIp": _SOURCE_IP, "userAgent": _USER_AGENT},
+            "path": f"/prod{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": _REQUEST_ID,
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "resourcePath": path,
+            "stage": "prod",
+        },
+        "body": _lambda_body(body, base64_encoded) if body else None,
+        "isBase64Encoded": base64_encoded,
+    }
+
+
+def _http_event(
+    body: bytes,
+    headers: dict[str, str] | Sequence[tuple[str, str]] | None,
+    method: str,
+    path: str,
+    base64_encoded: bool,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """An HTTP API's or a function URL's event (payload format 2.0)."""
+    joined: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in _header_pairs(headers):
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+        else:
+            joined[key] = f"{joined[key]},{value}" if key in joined else value
+    now = dt.datetime.now(_UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": context["routeKey"],
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": joined,
+        "requestContext": {
+            **context,
+            "accountId": _ACCOUNT,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": _SOURCE_IP,
+                "userAgent": _USER_AGENT,
+            },
+            "requestId": _REQUEST_ID,
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": base64_encoded,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if body:
+        event["body"] = _lambda_body(body, base64_encoded)
+    return event

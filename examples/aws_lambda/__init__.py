@@ -1,0 +1,1 @@
+"""A Wrenn webhook receiver as an AWS Lambda function."""
