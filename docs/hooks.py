@@ -96,11 +96,13 @@ def older_names() -> str:
 
 
 def event_class_reference() -> str:
-    """The API reference of every event class, in the order of the table."""
-    return "\n\n".join(
+    """The import of every event class, then the API reference of each, in the table's order."""
+    names = "".join(f"    {name},\n" for name in sorted(c.__name__ for c in EVENT_CLASSES.values()))
+    entries = (
         f"::: wrenn_webhooks.{cls.__name__}\n    options:\n      heading_level: 3"
         for cls in EVENT_CLASSES.values()
     )
+    return "\n\n".join((f"```python\nfrom wrenn_webhooks import (\n{names})\n```", *entries))
 
 
 def actor_kinds() -> str:
@@ -176,6 +178,127 @@ def _results(*names: str) -> str:
     return "\n".join(sections)
 
 
+LOAD_LABELS = {
+    "scenario": "Scenario",
+    "sent": "Sent",
+    "accepted": "Accepted (2xx)",
+    "handled_once": "Handled once",
+    "duplicates_suppressed": "Duplicates suppressed",
+    "errors": "Errors",
+    "seconds": "Seconds",
+    "requests_per_second": "Deliveries per second",
+    "duplicates_200": 'Duplicates answered 200 with `"duplicate": true`',
+    "duplicates_409": "Duplicates answered 409 (first attempt still running)",
+    "first_attempts_failed": "First attempts answered 500",
+    "retries_accepted": "Retries accepted",
+    "completed_handlers_not_rerun": "Retries that ran the failed handler alone",
+    "workers_killed": "Workers killed",
+    "first_attempts_lost": "First attempts not accepted",
+    "retries": "Retries sent",
+    "handler_reruns": "Handlers run again (killed before their completion was recorded)",
+    "inbox_done": "Inbox: done",
+    "inbox_dead": "Inbox: dead letters",
+    "drain_seconds_after_load": "Seconds to drain the inbox after the load",
+    "rejected_401": "Answered 401",
+    "by_skew": "Signed {}",
+    "rejected_legitimate": "Legitimate deliveries answered 401",
+    "by_phase": "{} secret",
+    "reloads_at": "Deliveries answered before gunicorn {}",
+    "old_secret_after_removal": "Old secret after its removal",
+}
+"""Words for the measures of ``tests/test_load.py``; another measure shows under its key."""
+
+
+def _label(key: str, part: str | None = None) -> str:
+    """The words for a measure, or for one ``part`` of a breakdown (``{}`` in its label)."""
+    label = LOAD_LABELS.get(key) or key.replace("_", " ").capitalize()
+    if part is None:
+        return label
+    words = re.sub(r"^(past|future) (\d+)$", r"\2 s in the \1", part.replace("_", " "))
+    text = label.format(words) if "{}" in label else f"{label}: {words}"
+    return text[:1].upper() + text[1:]
+
+
+def _status_counts(value: object) -> bool:
+    """Whether ``value`` counts answers by HTTP status, as ``{"200": 500}``."""
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and len(k) == 3 and k.isdigit() for k in value
+    )
+
+
+def _figure(value: object) -> str:
+    """A measure's value: numbers with thousands separators, answers counted by status."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, dict) and value and _status_counts(value):
+        return ", ".join(f"{_figure(count)} answered {status}" for status, count in value.items())
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_figure(item)}" for key, item in value.items())
+    return str(value)
+
+
+def _measures(result: dict[str, Any], keys: list[str]) -> list[tuple[str, str]]:
+    """``(measure, value)`` rows for ``keys``; a breakdown (a dict) gives a row per part."""
+    rows = []
+    for key in keys:
+        value = result[key]
+        if isinstance(value, dict) and not _status_counts(value):
+            rows += [(_label(key, str(part)), _figure(item)) for part, item in value.items()]
+        else:
+            rows.append((_label(key), _figure(value)))
+    return rows
+
+
+def load_results() -> str:
+    """``benchmarks/results/load.json``: one row per scenario, then each one's own measures.
+
+    The summary has the measures every scenario reports; below it, each scenario
+    has a small table of the measures only it reports.
+    """
+    path = RESULTS / "load.json"
+    if not path.exists():
+        return "*No `load` results yet: run `make test-slow`.*\n"
+    report = json.loads(path.read_text())
+    results: list[dict[str, Any]] = report.get("results") or []
+    if not results:
+        return "*The last `make test-slow` recorded no load scenario.*\n"
+    shared = [k for k in results[0] if k != "scenario" and all(k in r for r in results)]
+    merged = "handled_once" in shared and "events" in shared  # "2,993 of 3,000"
+    columns = [k for k in shared if not (merged and k == "events")]
+
+    def cell(result: dict[str, Any], key: str) -> str:
+        if merged and key == "handled_once":
+            return f"{result['handled_once']:,} of {result['events']:,}"
+        return _figure(result[key])
+
+    summary = bench_report.table(
+        [_label("scenario"), *(_label(k) for k in columns)],
+        (
+            [str(r.get("scenario", "?")).capitalize(), *(cell(r, k) for k in columns)]
+            for r in results
+        ),
+        "l" + "r" * len(columns),
+    )
+    machine, setup = report.get("machine", {}), report.get("setup", {})
+    intro = (
+        f"Run at {report.get('generated_at', 'an unknown time')} on {machine.get('system', '?')}"
+        f" with {machine.get('cpus', '?')} CPUs and Python {machine.get('python', '?')};"
+        f" {setup.get('concurrency', '?')} concurrent clients."
+    )
+    sections = [intro, summary]
+    for result in results:
+        own = [k for k in result if k != "scenario" and k not in shared]
+        if own:
+            title = str(result.get("scenario", "?")).capitalize()
+            table = bench_report.table(["Measure", "Value"], _measures(result, own), "lr")
+            sections.append(f"**{title}**\n\n{table}")
+    return "\n\n".join(sections) + "\n"
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "event-table": event_table,
     "accessor-table": accessor_table,
@@ -186,7 +309,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "hostile-table": hostile_table,
     "cli-reference": cli_reference,
     "bench-results": lambda: _results("core", "http", "inbox", "memory"),
-    "load-results": lambda: _results("load"),
+    "load-results": load_results,
 }
 
 

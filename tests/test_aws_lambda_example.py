@@ -125,7 +125,7 @@ def test_the_page_includes_the_function_and_its_test_runs(
     [code] = re.findall(r"```python\n(.*?)```", section, re.S)
     function = instances[0]
     function.receiver.clock = time.time  # the snippet signs at the current time
-    monkeypatch.setitem(sys.modules, "handler", function)  # as Lambda names it: handler.py
+    monkeypatch.setitem(sys.modules, "examples.aws_lambda.handler", function)
     namespace: dict[str, Any] = {}
     exec(compile(code, str(PAGE), "exec"), namespace)
     namespace["test_a_failed_pause_is_handled"]()

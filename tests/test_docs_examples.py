@@ -7,6 +7,7 @@ reference are checked against the package they describe.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import io
@@ -19,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -629,12 +631,180 @@ def test_hook_renders_the_older_names_and_the_event_classes(hooks: ModuleType) -
     assert names == [cls.__name__ for cls in EVENT_CLASSES.values()]
 
 
-def test_the_api_reference_covers_the_public_api(hooks: ModuleType) -> None:
-    page = hooks.render((DOCS / "api.md").read_text())
-    documented = set(re.findall(r"^::: wrenn_webhooks\.(\w+)$", page, re.M))
-    modules = {name for name in documented if name in ("stores", "errors")}
-    assert modules == {"stores", "errors"}
-    elsewhere = set(wrenn_webhooks.errors.__all__) | set(wrenn_webhooks.stores.__all__)
-    public = set(wrenn_webhooks.__all__) - elsewhere - {"__version__"}
-    missing = public - documented
-    assert not missing, f"add these to docs/api.md: {sorted(missing)}"
+def markdown_tables(markdown: str) -> list[list[list[str]]]:
+    """Every table of ``markdown``, as rows of cells, the alignment row left out."""
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in markdown.splitlines():
+        if line.startswith("| ") and not re.fullmatch(r"\|( :?-+:? \|)+", line):
+            if not previous.startswith("| "):
+                tables.append([])
+            tables[-1].append([cell.strip() for cell in line.strip("|").split(" | ")])
+        if not re.fullmatch(r"\|( :?-+:? \|)+", line):
+            previous = line
+    return tables
+
+
+def test_hook_renders_the_load_results_one_row_per_scenario(
+    hooks: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = {"sent": 30, "accepted": 28, "handled_once": 10, "events": 10, "errors": 0}
+    report = {
+        "generated_at": "2026-12-04T17:58:46Z",
+        "machine": {"cpus": 2, "python": "3.11.7", "system": "Linux x86_64"},
+        "setup": {"concurrency": 32},
+        "results": [
+            {"scenario": "three deliveries per event", **shared, "duplicates_409": 2},
+            {
+                "scenario": "clock skew",
+                **shared,
+                "seconds": 1.5,
+                "by_skew": {"past_301": {"401": 5}, "future_299": {"200": 5}},
+                "old_secret_after_removal": {"401": 1},
+                "reloads_at": {"reloaded with new": 3926},
+            },
+        ],
+    }
+    (tmp_path / "load.json").write_text(json.dumps(report))
+    monkeypatch.setattr(hooks, "RESULTS", tmp_path)
+    summary, first, second = markdown_tables(hooks.render("<!-- wrenn:load-results -->"))
+
+    # One row per scenario, with the measures every scenario has ("seconds" is not one).
+    assert summary == [
+        ["Scenario", "Sent", "Accepted (2xx)", "Handled once", "Errors"],
+        ["Three deliveries per event", "30", "28", "10 of 10", "0"],
+        ["Clock skew", "30", "28", "10 of 10", "0"],
+    ]
+    # Then each scenario's own measures, and only those, two columns each.
+    assert first == [
+        ["Measure", "Value"],
+        ["Duplicates answered 409 (first attempt still running)", "2"],
+    ]
+    assert second == [
+        ["Measure", "Value"],
+        ["Seconds", "1.50"],
+        ["Signed 301 s in the past", "5 answered 401"],
+        ["Signed 299 s in the future", "5 answered 200"],
+        ["Old secret after its removal", "1 answered 401"],
+        ["Deliveries answered before gunicorn reloaded with new", "3,926"],
+    ]
+
+    (tmp_path / "load.json").unlink()
+    assert "run `make test-slow`" in hooks.render("<!-- wrenn:load-results -->")
+
+
+def test_the_load_results_on_the_reliability_page_stay_narrow(hooks: ModuleType) -> None:
+    assert "<!-- wrenn:load-results -->" in (DOCS / "reliability.md").read_text()
+    if not (hooks.RESULTS / "load.json").exists():
+        pytest.skip("no load results: make test-slow writes them")
+    report = json.loads((hooks.RESULTS / "load.json").read_text())
+    summary, *own = markdown_tables(hooks.render("<!-- wrenn:load-results -->"))
+    assert len(summary) == 1 + len(report["results"])
+    assert len(summary[0]) <= 8
+    assert all(len(row) == 2 for table in own for row in table)
+
+
+# --- API reference: where each name is imported from ---------------------------------
+
+
+@dataclass
+class ApiEntry:
+    """One ``::: dotted.path`` of docs/api.md, with the imports its group states."""
+
+    path: str
+    line: int
+    imports: dict[str, Any]
+    """What the group's ``python`` fence binds, by name: the objects the page says to import."""
+
+    @property
+    def names(self) -> list[str]:
+        """The names the entry documents: its own, or a module's ``__all__``."""
+        target = resolve(self.path)
+        if isinstance(target, ModuleType):
+            return list(target.__all__)
+        return [self.path.rpartition(".")[2]]
+
+
+def import_fences(page: str) -> Iterator[tuple[int, str]]:
+    """The line and code of each ``python`` fence of a page; each holds imports only."""
+    for match in re.finditer(r"^```python\n(.*?)^```$", page, re.M | re.S):
+        code = match.group(1)
+        assert all(isinstance(node, ast.ImportFrom) for node in ast.parse(code).body), code
+        yield page.count("\n", 0, match.start()) + 1, code
+
+
+def api_entries(page: str) -> list[ApiEntry]:
+    """Every ``:::`` entry of the rendered page, each with the imports of its group.
+
+    A group runs from a ``python`` fence of imports to the next fence or ``##`` heading.
+    Every fence is executed, so each import the page states must work as written.
+    """
+    fences = dict(import_fences(page))
+    entries: list[ApiEntry] = []
+    imports: dict[str, Any] = {}
+    for number, line in enumerate(page.splitlines(), start=1):
+        if line.startswith("## "):
+            imports = {}
+        elif number in fences:
+            namespace: dict[str, Any] = {}
+            try:
+                exec(compile(fences[number], "docs/api.md", "exec"), namespace)
+            except ImportError as exc:
+                pytest.fail(f"docs/api.md, the import at line {number} fails: {exc}")
+            imports = {k: v for k, v in namespace.items() if k != "__builtins__"}
+        elif line.startswith("::: "):
+            entries.append(ApiEntry(line.removeprefix("::: ").strip(), number, imports))
+    return entries
+
+
+def resolve(path: str) -> Any:
+    """The object a mkdocstrings identifier names: a module, or a name in one."""
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError:
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+@pytest.fixture(scope="module")
+def api_page(hooks: ModuleType) -> str:
+    """docs/api.md as the build sees it, generated parts included."""
+    return str(hooks.render((DOCS / "api.md").read_text()))
+
+
+def test_every_api_entry_is_importable_where_the_page_says(api_page: str) -> None:
+    entries = api_entries(api_page)
+    assert len(entries) > 30
+    for entry in entries:
+        target = resolve(entry.path)
+        if not isinstance(target, ModuleType):
+            target = sys.modules[target.__module__]
+        for name in entry.names:
+            where = f"docs/api.md, line {entry.line}: {entry.path}"
+            assert name in entry.imports, f"{where}: its group's import does not bring in {name}"
+            assert entry.imports[name] is getattr(target, name), f"{where}: {name} is another"
+
+
+def test_every_import_on_the_api_page_is_documented_in_its_group(api_page: str) -> None:
+    groups: dict[int, tuple[set[str], set[str]]] = {}
+    for entry in api_entries(api_page):
+        imported, documented = groups.setdefault(id(entry.imports), (set(entry.imports), set()))
+        documented |= set(entry.names)
+    for imported, documented in groups.values():  # the other way round is checked above
+        assert imported <= documented, f"imported, not documented: {sorted(imported - documented)}"
+
+
+def test_every_public_name_is_on_the_api_page_imported_from_the_package(api_page: str) -> None:
+    """Each name of ``wrenn_webhooks.__all__`` is documented and imported from the package."""
+    public = set(wrenn_webhooks.__all__) - {"__version__"}
+    documented = {name for entry in api_entries(api_page) for name in entry.names}
+    from_package = {
+        alias.name
+        for _, code in import_fences(api_page)
+        for node in ast.parse(code).body
+        if isinstance(node, ast.ImportFrom) and node.module == "wrenn_webhooks"
+        for alias in node.names
+    }
+    assert not public - documented, f"document in docs/api.md: {sorted(public - documented)}"
+    missing = public - from_package
+    assert not missing, f"docs/api.md: import these from wrenn_webhooks: {sorted(missing)}"

@@ -354,7 +354,7 @@ class WebhookReceiver(Router):
                 kind,
                 outcome or "-",
                 response.status_code,
-                response.body.get("handled", 0),
+                response.body.get("handled", "-"),
                 (time.perf_counter() - started) * 1000,
                 f" error={printable(error, 1000)}" if error else "",
             )

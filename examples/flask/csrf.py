@@ -10,7 +10,7 @@ import os
 import secrets
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
 
 from wrenn_webhooks import ChannelTest, WebhookReceiver
 from wrenn_webhooks.flask import blueprint

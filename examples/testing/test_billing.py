@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from billing import Ledger, register
 
-from wrenn_webhooks import WebhookReceiver
+from wrenn_webhooks import CapsuleCreate, WebhookReceiver
 from wrenn_webhooks.testing import FrozenClock, deliver, make_event
 
 SECRET = "a-test-secret-of-32-characters!!"
@@ -19,7 +19,7 @@ def make_receiver(ledger: Ledger, clock: FrozenClock) -> WebhookReceiver:
 def test_a_redelivered_create_opens_one_meter() -> None:
     clock, ledger = FrozenClock(), Ledger()
     receiver = make_receiver(ledger, clock)
-    event = make_event("capsule.create", team_id="team-acme", now=clock)
+    event = make_event(CapsuleCreate, team_id="team-acme", now=clock)
 
     # Wrenn's client timed out waiting, so the same event arrives three times.
     results = deliver(receiver, event, SECRET, attempts=3, clock=clock)
@@ -43,7 +43,7 @@ def test_a_failed_attempt_is_retried_and_meters_once() -> None:
 
     clock, ledger = FrozenClock(), FlakyLedger()
     receiver = make_receiver(ledger, clock)
-    event = make_event("capsule.create", now=clock)
+    event = make_event(CapsuleCreate, now=clock)
 
     results = deliver(receiver, event, SECRET, attempts=3, clock=clock)
 
@@ -57,7 +57,7 @@ def test_a_failed_create_is_not_metered() -> None:
     clock, ledger = FrozenClock(), Ledger()
     receiver = make_receiver(ledger, clock)
 
-    (result,) = deliver(receiver, make_event("capsule.create", outcome="error"), SECRET)
+    (result,) = deliver(receiver, make_event(CapsuleCreate, outcome="error"), SECRET)
 
     assert result.status_code == 200
     assert result.body["handled"] == 0

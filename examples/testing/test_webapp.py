@@ -5,6 +5,7 @@ from __future__ import annotations
 from billing import Ledger
 from webapp import create_app
 
+from wrenn_webhooks import CapsuleCreate
 from wrenn_webhooks.testing import FrozenClock, deliver, make_event
 
 SECRET = "a-test-secret-of-32-characters!!"
@@ -13,7 +14,7 @@ SECRET = "a-test-secret-of-32-characters!!"
 def test_the_app_meters_a_redelivered_event_once() -> None:
     clock, ledger = FrozenClock(), Ledger()
     client = create_app(SECRET, ledger, clock=clock).test_client()
-    event = make_event("capsule.create", now=clock)
+    event = make_event(CapsuleCreate, now=clock)
 
     results = deliver(client, event, SECRET, attempts=3, clock=clock)
 
