@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -449,3 +450,93 @@ def test_the_typed_events_snippet_runs() -> None:
     namespace: dict[str, Any] = {}
     exec(compile(code, "docs/testing.md", "exec"), namespace)
     namespace["test_a_failed_pause"](partial(make_event, now=T0))
+
+
+# --- make_event(..., wrenn_version="0.1.5") ------------------------------------
+
+SENT_BY_0_1_5 = {
+    **{member.value: member.older_names[0] for member in EventType if member.older_names},
+    "host.up": "host.up",
+    "host.down": "host.down",
+}
+
+
+class TestWrennVersion:
+    def test_exactly_the_bytes_0_1_5_marshals(self) -> None:
+        event = make_event("capsule.pause", wrenn_version="0.1.5", now=T0, seed=3)
+        assert isinstance(event, CapsulePause)
+        assert (event.event, event.sent_as) == ("capsule.pause", "capsule.paused")
+        assert encode_event(event) == (
+            b'{"event":"capsule.paused","timestamp":"2026-05-24T21:10:37Z",'
+            b'"team_id":"team-fy8nu40ugzecuyzup9e9xo04a","actor":{"type":"system"},'
+            b'"resource":{"id":"sb-22olzhwf2j046y2cqig92lkn8","type":"sandbox"}}'
+        )
+
+    @pytest.mark.parametrize(("kind", "sent"), sorted(SENT_BY_0_1_5.items()))
+    def test_every_type_0_1_5_sends(self, kind: str, sent: str) -> None:
+        cls = EVENT_CLASSES[kind]
+        givens: list[str | type[Event]] = [kind, sent, cls]
+        for given in givens:
+            event = make_event(given, wrenn_version="0.1.5", actor={"type": "user", "id": "u"})
+            assert isinstance(event, cls)
+            assert event.sent_as == sent
+            body = encode_event(event)
+            assert list(json.loads(body)) == ["event", "timestamp", "team_id", "actor", "resource"]
+            assert parse_event(body) == event
+        assert make_event(kind, wrenn_version="0.1.5").resource.type == cls.resource_type
+
+    @pytest.mark.parametrize("kind", [k for k in EVENT_CLASSES if k not in SENT_BY_0_1_5])
+    def test_types_0_1_5_never_sends(self, kind: str) -> None:
+        with pytest.raises(
+            ConfigurationError, match=re.escape(f"Wrenn 0.1.5 does not send '{kind}'")
+        ):
+            make_event(kind, wrenn_version="0.1.5")
+
+    def test_an_unknown_type_gets_a_suggestion(self) -> None:
+        with pytest.raises(ConfigurationError, match=r"did you mean 'capsule.paused'\?"):
+            make_event("capsule.pausd", wrenn_version="0.1.5")
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"outcome": "error"},
+            {"outcome": "success"},
+            {"metadata": {"a": "b"}},
+            {"error": "boom"},
+        ],
+    )
+    def test_fields_0_1_5_never_sends(self, fields: dict[str, Any]) -> None:
+        with pytest.raises(
+            ConfigurationError, match=r"0\.1\.5 sends no outcome, metadata or error"
+        ):
+            make_event("capsule.pause", wrenn_version="0.1.5", **fields)
+        assert make_event("capsule.pause", wrenn_version="0.1.5", outcome=None).outcome is None
+
+    def test_the_default_is_the_current_format(self) -> None:
+        assert make_event("capsule.pause", now=T0, seed=3) == make_event(
+            "capsule.pause", wrenn_version="0.2", now=T0, seed=3
+        )
+        with pytest.raises(ConfigurationError, match=r"'0\.1\.5' or '0\.2'"):
+            make_event(wrenn_version="0.3")  # type: ignore[arg-type]
+
+    def test_an_older_name_is_shaped_like_its_new_names_example(self) -> None:
+        # capsule.paused comes from the system, as capsule.pause does (auto-pause).
+        assert make_event("capsule.paused").actor.type == "system"
+        assert make_event("capsule.running").actor.type == "api_key"
+
+    def test_the_fixture_takes_it(self, wrenn_event: Any) -> None:
+        event = wrenn_event("capsule.pause", wrenn_version="0.1.5")
+        assert (event.sent_as, event.model_extra) == ("capsule.paused", {})
+
+
+def test_the_older_servers_snippet_runs() -> None:
+    """The inline example of docs/testing.md's "Events from Wrenn 0.1.5" section."""
+    page = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    section = page.split("## Events from Wrenn 0.1.5", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/testing.md", "exec"), namespace)
+    tests = [value for name, value in namespace.items() if name.startswith("test_")]
+    assert tests
+    for test in tests:
+        test()

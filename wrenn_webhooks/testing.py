@@ -1,20 +1,22 @@
 """Build, sign and deliver Wrenn events in your own tests.
 
-``make_event`` builds a realistic event of any type, ``signed_request`` signs
-it as Wrenn does, and ``deliver`` sends it to a ``WebhookReceiver`` or a web
-framework's test client, retries included. ``FrozenClock`` keeps the signing
-time and the receiver's clock in step. Nothing here imports pytest or Flask.
+``make_event`` builds a realistic event of any type, as Wrenn 0.2 or 0.1.5
+sends it, ``signed_request`` signs it as Wrenn does, and ``deliver`` sends it
+to a ``WebhookReceiver`` or a web framework's test client, retries included.
+``FrozenClock`` keeps the signing time and the receiver's clock in step.
+Nothing here imports pytest or Flask.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import random
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar, overload
+from typing import Any, Final, Literal, Protocol, TypeVar, overload
 
 from . import _headers
 from .encoding import encode_event
@@ -49,6 +51,54 @@ _DEFAULT: Final = _Default()
 
 _OutcomeArg = Outcome | str | None | _Default
 _Now = dt.datetime | float | Callable[[], float] | None
+_WrennVersion = Literal["0.2", "0.1.5"]
+
+# --- Wrenn 0.1.5 ----------------------------------------------------------
+
+_SAME_NAME_IN_0_1_5: Final = (EventType.HOST_UP, EventType.HOST_DOWN)
+"""The types Wrenn 0.1.5 sends under their current names (``AllEventTypes`` in its
+``pkg/events``); it sends each other type it has under the member's ``older_names``."""
+
+
+def _names_0_1_5() -> dict[str, str]:
+    """Each name ``make_event`` takes for Wrenn 0.1.5, current or older: the name 0.1.5 sends."""
+    names: dict[str, str] = {}
+    for member in EventType:  # the seed's order, which is also 0.1.5's
+        if member.older_names:
+            names[member.value] = member.older_names[0]
+            names.update((older, older) for older in member.older_names)
+        elif member in _SAME_NAME_IN_0_1_5:
+            names[member.value] = member.value
+    return names
+
+
+_NAMES_0_1_5: Final = _names_0_1_5()
+
+
+def _as_sent_by_0_1_5(kind: str, outcome: _OutcomeArg, overrides: dict[str, Any]) -> str:
+    """The name Wrenn 0.1.5 sends ``kind`` under (``capsule.pause``: ``capsule.paused``).
+
+    Raises:
+        ConfigurationError: 0.1.5 sends no such type, or an outcome, metadata
+            or error was asked for: its ``Event`` struct has none of them.
+    """
+    sent = _NAMES_0_1_5.get(kind)
+    if sent is None:
+        close = difflib.get_close_matches(kind, list(_NAMES_0_1_5), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        sends = ", ".join(dict.fromkeys(_NAMES_0_1_5.values()))
+        raise ConfigurationError(
+            f"Wrenn 0.1.5 does not send {kind!r}{hint}; it sends {sends}"
+            " (each also given by its current name)"
+        )
+    asked = outcome is not None and not isinstance(outcome, _Default)
+    if asked or any(overrides.get(name) for name in ("metadata", "error")):
+        raise ConfigurationError(
+            "Wrenn 0.1.5 sends no outcome, metadata or error: leave them out, or build"
+            ' the event for wrenn_version="0.2"'
+        )
+    return sent
+
 
 # --- make_event -------------------------------------------------------------
 
@@ -60,10 +110,14 @@ def _suffix(rng: random.Random) -> str:
     return "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(25))
 
 
+_NEW_NAMES: Final = {older: member.value for member in EventType for older in member.older_names}
+"""The current name of each name Wrenn 0.1.5 servers send."""
+
+
 def _model(kind: str) -> type[Event] | None:
     """The class whose example an event of ``kind`` follows, if any."""
-    cls = EVENT_CLASSES.get(kind)
-    if cls is None:  # an older or unknown name: like the first known type of its family
+    cls = EVENT_CLASSES.get(_NEW_NAMES.get(kind, kind))
+    if cls is None:  # an unknown name: like the first known type of its family
         family = kind.split(".", 1)[0]
         cls = next((c for t, c in EVENT_CLASSES.items() if t.split(".", 1)[0] == family), None)
     return cls
@@ -129,6 +183,7 @@ def make_event(
     outcome: _OutcomeArg = ...,
     now: _Now = ...,
     seed: int | None = ...,
+    wrenn_version: _WrennVersion = ...,
     **overrides: Any,
 ) -> E: ...
 @overload
@@ -138,6 +193,7 @@ def make_event(
     outcome: _OutcomeArg = ...,
     now: _Now = ...,
     seed: int | None = ...,
+    wrenn_version: _WrennVersion = ...,
     **overrides: Any,
 ) -> Event: ...
 
@@ -148,6 +204,7 @@ def make_event(
     outcome: _OutcomeArg = _DEFAULT,
     now: _Now = None,
     seed: int | None = None,
+    wrenn_version: _WrennVersion = "0.2",
     **overrides: Any,
 ) -> Event:
     """Build a realistic event of any type, as the typed class ``parse_event`` gives.
@@ -178,6 +235,13 @@ def make_event(
             a clock such as ``FrozenClock``; default the current time. Cut to
             whole seconds, as Wrenn's are.
         seed: Makes the ids reproducible.
+        wrenn_version: ``"0.2"``, the current format, by default. ``"0.1.5"``
+            builds the event as a Wrenn 0.1.5 server sends it: under the name
+            0.1.5 gives its type (``capsule.pause`` becomes ``capsule.paused``;
+            an older name is taken as it is), with no outcome, metadata or
+            error. ``encode_event`` then writes that server's exact bytes, and
+            the event is what a receiver parses them into: the class of the
+            current name, with ``sent_as`` the name sent.
         **overrides: Fields to set as given, replacing the defaults:
             ``team_id``, ``actor`` (a dict or ``Actor``), ``resource``,
             ``metadata``, ``timestamp``, ``error``, or fields Wrenn does not
@@ -185,12 +249,18 @@ def make_event(
 
     Raises:
         InvalidPayload: An override does not fit the event model.
-        ConfigurationError: ``now`` is a naive ``datetime``, or ``event_type``
-            is empty or a class without a type (``Event`` itself).
+        ConfigurationError: ``now`` is a naive ``datetime``; ``event_type``
+            is empty or a class without a type (``Event`` itself); or, for
+            ``wrenn_version="0.1.5"``, a type 0.1.5 does not send (such as
+            ``channel.test`` or ``volume.create``) or an outcome, metadata or error.
     """
     kind = str(event_type.event_type if isinstance(event_type, type) else event_type)
     if not kind:
         raise ConfigurationError("event_type must be a non-empty event type or an event class")
+    if wrenn_version == "0.1.5":
+        kind, outcome = _as_sent_by_0_1_5(kind, outcome, overrides), None
+    elif wrenn_version != "0.2":
+        raise ConfigurationError(f"wrenn_version must be '0.1.5' or '0.2', not {wrenn_version!r}")
     if isinstance(outcome, _Default):
         outcome = Outcome.SUCCESS if _has_outcome(kind) else None
     data: dict[str, Any] = {"event": kind, "outcome": outcome, "timestamp": _moment(now)}
@@ -215,6 +285,7 @@ class EventFactory(Protocol):
         outcome: _OutcomeArg = ...,
         now: _Now = ...,
         seed: int | None = ...,
+        wrenn_version: _WrennVersion = ...,
         **overrides: Any,
     ) -> E: ...
     @overload
@@ -225,6 +296,7 @@ class EventFactory(Protocol):
         outcome: _OutcomeArg = ...,
         now: _Now = ...,
         seed: int | None = ...,
+        wrenn_version: _WrennVersion = ...,
         **overrides: Any,
     ) -> Event: ...
 

@@ -18,13 +18,24 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
-@pytest.mark.parametrize("args", [[], ["--db", "inbox.db", "--redis", "redis://127.0.0.1:6379/0"]])
-def test_one_inbox_is_needed(args: list[str], tmp_path: Any, monkeypatch: Any) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no inbox given: pass --db PATH or --redis URL"),
+        (
+            ["--db", "inbox.db", "--redis", "redis://127.0.0.1:6379/0"],
+            "both --db and --redis given: pass only one",
+        ),
+    ],
+)
+def test_one_inbox_is_needed(
+    args: list[str], message: str, tmp_path: Any, monkeypatch: Any
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "inbox.db").touch()
     result = run("inbox", *args, "stats", env={"WRENN_INBOX_DB": "", "WRENN_INBOX_REDIS": ""})
     assert result.exit_code == 2
-    assert "give the inbox with --db PATH or --redis URL, not both" in result.output
+    assert message in result.output
 
 
 def test_unreachable_redis_is_one_line_on_stderr() -> None:

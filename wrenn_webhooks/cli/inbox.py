@@ -10,13 +10,15 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
 from .._text import printable
 from ..errors import WrennWebhookError
@@ -34,6 +36,9 @@ _CHUNK = 500
 """Dead items retried per transaction by ``retry --dead``; more show a progress bar."""
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_DB_FILE = click.Path(exists=True, dir_okay=False)
+_OPTIONS = {"db": "--db", "redis_url": "--redis"}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # --- worker -------------------------------------------------------------------
@@ -127,26 +132,106 @@ def _duration(value: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
+@dataclass
+class _Where:
+    """Where the inbox is, as given: ``db`` and ``redis_url`` values by where they came from.
+
+    ``before`` and ``after`` the subcommand on the command line
+    (``inbox --db F stats``, ``inbox stats --db F``), or from the ``environment``.
+    """
+
+    before: dict[str, str] = field(default_factory=dict)
+    after: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+_DB_HELP = f"The inbox file (or ${DB_ENV}); before or after the command."
+_REDIS_HELP = (
+    f"Or a Redis inbox, such as redis://127.0.0.1:6379/0 (or ${REDIS_ENV});"
+    " before or after the command."
+)
+
+
 @click.group()
-@click.option(
-    "--db",
-    envvar=DB_ENV,
-    type=click.Path(exists=True, dir_okay=False),
-    help=f"The inbox file (or ${DB_ENV}).",
-)
-@click.option(
-    "--redis",
-    "redis_url",
-    envvar=REDIS_ENV,
-    metavar="URL",
-    help=f"Or a Redis inbox, such as redis://127.0.0.1:6379/0 (or ${REDIS_ENV}).",
-)
+@click.option("--db", envvar=DB_ENV, type=click.Path(dir_okay=False), help=_DB_HELP)
+@click.option("--redis", "redis_url", envvar=REDIS_ENV, metavar="URL", help=_REDIS_HELP)
 @click.pass_context
 def inbox(ctx: click.Context, db: str | None, redis_url: str | None) -> None:
-    """Look into a durable inbox and act on it: stats, list, show, retry, purge."""
-    if (db is None) == (redis_url is None):
-        raise click.UsageError("give the inbox with --db PATH or --redis URL, not both")
-    ctx.obj = (db, redis_url)
+    """Look into a durable inbox and act on it: stats, list, show, retry, purge.
+
+    Give the inbox with --db or --redis, before or after the command.
+    """
+    where = ctx.ensure_object(_Where)
+    for name, value in (("db", db), ("redis_url", redis_url)):
+        if value is not None:
+            from_env = ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
+            (where.environment if from_env else where.before)[name] = value
+
+
+def _given_after(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """Record ``--db`` or ``--redis`` given after the subcommand."""
+    if value is not None and param.name is not None:
+        ctx.ensure_object(_Where).after[param.name] = value
+
+
+def _inbox_options(command: F) -> F:
+    """``--db`` and ``--redis`` after the subcommand too, as every other command takes them."""
+    db = click.option(
+        "--db",
+        type=click.Path(dir_okay=False),
+        help=_DB_HELP,
+        expose_value=False,
+        callback=_given_after,
+    )
+    redis = click.option(
+        "--redis",
+        "redis_url",
+        metavar="URL",
+        help=_REDIS_HELP,
+        expose_value=False,
+        callback=_given_after,
+    )
+    return db(redis(command))
+
+
+def _located(ctx: click.Context) -> tuple[str, str]:
+    """``("db", path)`` or ``("redis_url", url)``: the one inbox given, else a usage error.
+
+    The command line wins over the environment; an option given both before
+    and after the subcommand must have the same value in both places.
+    """
+    where = ctx.ensure_object(_Where)
+    for name in where.before.keys() & where.after.keys():
+        if where.before[name] != where.after[name]:
+            raise click.UsageError(
+                f"{_OPTIONS[name]} is given before and after {ctx.info_name!r} with different"
+                " values: give it once",
+                ctx,
+            )
+    given = {**where.before, **where.after}
+    if not given:
+        given = where.environment
+        if len(given) > 1:
+            raise click.UsageError(
+                f"both ${DB_ENV} and ${REDIS_ENV} are set: unset one, or pass --db PATH or"
+                " --redis URL",
+                ctx,
+            )
+    if not given:
+        raise click.UsageError(
+            f"no inbox given: pass --db PATH or --redis URL (or set ${DB_ENV} or ${REDIS_ENV})",
+            ctx,
+        )
+    if len(given) > 1:
+        raise click.UsageError("both --db and --redis given: pass only one", ctx)
+    ((name, value),) = given.items()
+    if name == "db":
+        hint = "--db" if given is not where.environment else f"${DB_ENV}"
+        try:
+            _DB_FILE.convert(value, None, ctx)
+        except click.BadParameter as exc:
+            raise click.BadParameter(exc.message, ctx, param_hint=f"'{hint}'") from None
+    return name, value
 
 
 def _redis_inbox(url: str) -> RedisInbox:
@@ -164,12 +249,12 @@ def _opened(ctx: click.Context, *, read_only: bool = False) -> Iterator[SQLiteIn
     ``read_only`` for the commands that only look: a SQLite file is then never
     created, switched to WAL, migrated or written, and must already hold an inbox.
     """
-    db, redis_url = ctx.obj
+    name, where = _located(ctx)
     try:
-        if redis_url is not None:
-            box: SQLiteInbox | RedisInbox = _redis_inbox(redis_url)
+        if name == "redis_url":
+            box: SQLiteInbox | RedisInbox = _redis_inbox(where)
         else:
-            box = SQLiteInbox(db, read_only=read_only)
+            box = SQLiteInbox(where, read_only=read_only)
         try:
             yield box
         finally:
@@ -191,6 +276,7 @@ def _state(item: InboxItem, now: float) -> str:
 
 
 @inbox.command()
+@_inbox_options
 @click.pass_context
 def stats(ctx: click.Context) -> None:
     """Count events by state, and the age of the oldest pending one."""
@@ -202,6 +288,7 @@ def stats(ctx: click.Context) -> None:
 
 
 @inbox.command("list")
+@_inbox_options
 @click.option("--status", type=click.Choice(["pending", "failed", "dead", "done"]))
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.pass_context
@@ -229,6 +316,7 @@ def list_command(ctx: click.Context, status: str | None, limit: int) -> None:
 
 
 @inbox.command()
+@_inbox_options
 @click.argument("item_id", metavar="ID", type=int)
 @click.pass_context
 def show(ctx: click.Context, item_id: int) -> None:
@@ -266,6 +354,7 @@ def show(ctx: click.Context, item_id: int) -> None:
 
 
 @inbox.command()
+@_inbox_options
 @click.argument("item_id", metavar="[ID]", type=int, required=False)
 @click.option("--dead", is_flag=True, help="Retry every dead event.")
 @click.pass_context
@@ -297,6 +386,7 @@ def retry(ctx: click.Context, item_id: int | None, dead: bool) -> None:
 
 
 @inbox.command()
+@_inbox_options
 @click.option(
     "--older-than",
     required=True,
