@@ -53,6 +53,7 @@ def test_public_names() -> None:
         "DeliveryResult",
         "EventFactory",
         "FrozenClock",
+        "adeliver",
         "api_gateway_event",
         "deliver",
         "encode_event",

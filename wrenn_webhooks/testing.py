@@ -14,7 +14,7 @@ import difflib
 import json
 import random
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, TypeVar, overload
 
@@ -29,6 +29,7 @@ __all__ = [
     "DeliveryResult",
     "EventFactory",
     "FrozenClock",
+    "adeliver",
     "api_gateway_event",
     "deliver",
     "encode_event",
@@ -356,11 +357,11 @@ class DeliveryResult:
 
 
 class _Client(Protocol):
-    def post(self, path: str, *, data: bytes, headers: dict[str, str]) -> Any: ...
+    def post(self, path: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def deliver(
-    target: WebhookReceiver | _Client,
+    target: WebhookReceiver | _Client | Callable[..., Any],
     event_or_body: Event | bytes,
     secret: str,
     *,
@@ -375,9 +376,11 @@ def deliver(
     signing time, as when Wrenn's client timed out and tried again.
 
     Args:
-        target: A ``WebhookReceiver`` (its ``handle()`` is called) or a test
-            client with ``post(path, data=..., headers=...)``, such as
-            Flask's ``app.test_client()``.
+        target: A ``WebhookReceiver`` (its ``handle()`` is called); a test
+            client: Flask's ``app.test_client()``, Starlette's ``TestClient``
+            or any ``httpx.Client``, Django's ``Client``; or a Lambda handler
+            (``aws_lambda.lambda_handler(receiver)``), called with an HTTP API
+            event. For async clients, use ``adeliver``.
         event_or_body: The event, or exact body bytes.
         secret: The channel secret to sign with.
         attempts: How many times to send it; Wrenn makes at most 3.
@@ -390,38 +393,108 @@ def deliver(
 
     Raises:
         ConfigurationError: ``attempts`` below 1, or no ``spacing`` for a retry.
-        TypeError: ``target`` is neither a receiver nor a test client.
+        TypeError: ``target`` is none of those.
     """
+    body, signed = _attempts(target, event_or_body, secret, attempts, clock, spacing)
+    if not isinstance(target, WebhookReceiver) and not callable(target) and not _posts(target):
+        raise TypeError(
+            f"target must be a WebhookReceiver, a test client or a Lambda handler, "
+            f"not {type(target).__name__}"
+        )
+    return [_attempt(target, body, headers, path) for headers in signed]
+
+
+async def adeliver(
+    target: WebhookReceiver | _Client,
+    event_or_body: Event | bytes,
+    secret: str,
+    *,
+    attempts: int = 1,
+    path: str = "/webhooks/wrenn",
+    clock: Callable[[], float] | None = None,
+    spacing: Sequence[float] = (10, 30),
+) -> list[DeliveryResult]:
+    """``deliver`` for async tests: the same attempts, awaited.
+
+    ``target`` is a ``WebhookReceiver`` (``handle_async()`` is awaited), an
+    ``httpx.AsyncClient`` (say with ``httpx.ASGITransport(app=asgi_app)``),
+    or Django's ``AsyncClient``. The arguments are ``deliver``'s.
+    """
+    body, signed = _attempts(target, event_or_body, secret, attempts, clock, spacing)
+    if not isinstance(target, WebhookReceiver) and not _posts(target):
+        raise TypeError(
+            f"target must be a WebhookReceiver or an async test client, not {type(target).__name__}"
+        )
+    results: list[DeliveryResult] = []
+    for headers in signed:
+        delivery_id, timestamp = headers[_headers.DELIVERY], headers[_headers.TIMESTAMP]
+        if isinstance(target, WebhookReceiver):
+            answer: Response = await target.handle_async(body, headers)
+            results.append(
+                DeliveryResult(answer.status_code, answer.body, delivery_id, timestamp, answer)
+            )
+            continue
+        reply = await _post(target, path, body, headers)
+        results.append(_result(reply, delivery_id, timestamp))
+    return results
+
+
+def _attempts(
+    target: object,
+    event_or_body: Event | bytes,
+    secret: str,
+    attempts: int,
+    clock: Callable[[], float] | None,
+    spacing: Sequence[float],
+) -> tuple[bytes, Iterator[dict[str, str]]]:
+    """The body, and the headers of each attempt, signed as the clock moves on."""
     if attempts < 1:
         raise ConfigurationError("attempts must be at least 1")
     if attempts > 1 and not spacing:
         raise ConfigurationError("spacing needs at least one value to space retries")
-    if not isinstance(target, WebhookReceiver) and not callable(getattr(target, "post", None)):
-        raise TypeError(
-            f"target must be a WebhookReceiver or a test client, not {type(target).__name__}"
-        )
     if clock is None and isinstance(target, WebhookReceiver):
         clock = target.clock
     body = _body(event_or_body)
-    results: list[DeliveryResult] = []
-    for attempt in range(attempts):
-        if attempt and isinstance(clock, FrozenClock):
-            clock.advance(spacing[min(attempt, len(spacing)) - 1])
-        moment = None if clock is None else dt.datetime.fromtimestamp(clock(), _UTC)
-        _, headers = signed_request(body, secret, timestamp=moment)
-        results.append(_attempt(target, body, headers, path))
-    return results
+
+    def each() -> Iterator[dict[str, str]]:
+        for attempt in range(attempts):
+            if attempt and isinstance(clock, FrozenClock):
+                clock.advance(spacing[min(attempt, len(spacing)) - 1])
+            moment = None if clock is None else dt.datetime.fromtimestamp(clock(), _UTC)
+            yield signed_request(body, secret, timestamp=moment)[1]
+
+    return body, each()
 
 
-def _attempt(
-    target: WebhookReceiver | _Client, body: bytes, headers: dict[str, str], path: str
-) -> DeliveryResult:
+def _attempt(target: Any, body: bytes, headers: dict[str, str], path: str) -> DeliveryResult:
     delivery_id, timestamp = headers[_headers.DELIVERY], headers[_headers.TIMESTAMP]
     if isinstance(target, WebhookReceiver):
         answer: Response = target.handle(body, headers)
         return DeliveryResult(answer.status_code, answer.body, delivery_id, timestamp, answer)
-    reply = target.post(path, data=body, headers=headers)
-    return DeliveryResult(int(reply.status_code), _json_body(reply), delivery_id, timestamp, reply)
+    if not _posts(target):  # a Lambda handler
+        reply = target(api_gateway_event(body, headers, version="2.0", path=path))
+        data = _json_object(reply.get("body"))
+        return DeliveryResult(int(reply["statusCode"]), data, delivery_id, timestamp, reply)
+    return _result(_post(target, path, body, headers), delivery_id, timestamp)
+
+
+def _posts(target: object) -> bool:
+    return callable(getattr(target, "post", None))
+
+
+def _post(target: _Client, path: str, body: bytes, headers: dict[str, str]) -> Any:
+    """POST the raw body with each kind of test client's own spelling of it."""
+    kinds = {cls.__module__.partition(".")[0] for cls in type(target).__mro__}
+    if kinds & {"httpx", "httpx2"}:  # Starlette's TestClient too; data= is for forms there
+        return target.post(path, content=body, headers=headers)
+    if "django" in kinds:  # raw bytes need a content type; headers= since Django 4.2
+        return target.post(path, body, content_type="application/json", headers=headers)
+    return target.post(path, data=body, headers=headers)
+
+
+def _result(reply: Any, delivery_id: str, timestamp: str) -> DeliveryResult:
+    status: Any = getattr(reply, "status_code", None)
+    return DeliveryResult(int(status), _json_body(reply), delivery_id, timestamp, reply)
 
 
 def _body(event_or_body: Event | bytes) -> bytes:
@@ -436,12 +509,16 @@ def _json_body(reply: Any) -> dict[str, Any]:
     get_json = getattr(reply, "get_json", None)  # Flask and werkzeug responses
     if callable(get_json):
         data = get_json(silent=True)
-    else:
-        raw: Any = getattr(reply, "data", None) or getattr(reply, "content", b"")
-        try:
-            data = json.loads(raw)
-        except (TypeError, ValueError):
-            data = None
+        return data if isinstance(data, dict) else {}
+    return _json_object(getattr(reply, "content", None) or getattr(reply, "data", b""))
+
+
+def _json_object(raw: Any) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object; empty for anything else."""
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        data = None
     return data if isinstance(data, dict) else {}
 
 
