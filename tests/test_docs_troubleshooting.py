@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -309,3 +310,26 @@ def test_every_quoted_error_is_a_real_answer() -> None:
         assert any(
             answer == quote or (prefix != quote and answer.startswith(prefix)) for answer in answers
         ), f"docs/troubleshooting.md quotes `{quote}`, which no answer says"
+
+
+def test_each_errors_anchor_is_a_section_and_the_log_line_names_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import wrenn_webhooks.errors as errors_module
+    from wrenn_webhooks import WebhookReceiver
+    from wrenn_webhooks.errors import WrennWebhookError
+
+    page = (Path(__file__).parent.parent / "docs" / "troubleshooting.md").read_text()
+    classes = [
+        cls
+        for name in errors_module.__all__
+        if isinstance(cls := getattr(errors_module, name), type)
+        and issubclass(cls, WrennWebhookError)
+    ]
+    for cls in classes:
+        assert "{#" + cls.troubleshooting + "}" in page, cls.__name__
+    caplog.set_level(logging.WARNING, logger="wrenn_webhooks")
+    receiver = WebhookReceiver("s" * 40)
+    receiver.handle(b"{}", {"X-Wrenn-Timestamp": "2026-01-01T00:00:00Z"})
+    [line] = [r.getMessage() for r in caplog.records if r.name == "wrenn_webhooks"]
+    assert line.endswith("see=troubleshooting#401-missing-header")

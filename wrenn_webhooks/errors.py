@@ -26,9 +26,13 @@ class WrennWebhookError(Exception):
 
     Attributes:
         status_code: The HTTP status an adapter answers with for this error.
+        troubleshooting: The anchor of this error's section on the docs'
+            Troubleshooting page, such as ``"401-wrong-secret"``; the log line
+            of a refused delivery names it (``see=troubleshooting#...``).
     """
 
     status_code: int = 500
+    troubleshooting: str = "500"
 
 
 class ConfigurationError(WrennWebhookError, ValueError):
@@ -42,14 +46,19 @@ class SignatureError(WrennWebhookError):
     """A delivery's signature headers are missing, malformed, stale or wrong (401)."""
 
     status_code = 401
+    troubleshooting = "401"
 
 
 class MissingHeaderError(SignatureError):
     """A required header is absent."""
 
+    troubleshooting = "401-missing-header"
+
 
 class MalformedHeaderError(SignatureError):
     """A header is present but not in the form Wrenn sends."""
+
+    troubleshooting = "401-malformed-header"
 
 
 class TimestampOutsideToleranceError(SignatureError):
@@ -60,6 +69,8 @@ class TimestampOutsideToleranceError(SignatureError):
             positive when the timestamp lies in the past.
     """
 
+    troubleshooting = "401-timestamp"
+
     def __init__(self, message: str, *, skew: float) -> None:
         super().__init__(message)
         self.skew = skew
@@ -68,17 +79,21 @@ class TimestampOutsideToleranceError(SignatureError):
 class SignatureMismatchError(SignatureError):
     """No configured secret produces the delivery's signature."""
 
+    troubleshooting = "401-wrong-secret"
+
 
 class PayloadTooLargeError(WrennWebhookError):
     """The body is larger than the receiver accepts (413)."""
 
     status_code = 413
+    troubleshooting = "413"
 
 
 class InvalidPayload(WrennWebhookError):  # noqa: N818 - public name fixed by the API
     """The body is correctly signed but is not a valid Wrenn event (400)."""
 
     status_code = 400
+    troubleshooting = "400-invalid-event"
 
 
 class HandlerError(WrennWebhookError):
@@ -97,3 +112,4 @@ class StoreError(WrennWebhookError):
     """The idempotency store or the inbox could not be reached or written (503)."""
 
     status_code = 503
+    troubleshooting = "503"

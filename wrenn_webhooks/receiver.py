@@ -356,7 +356,9 @@ class WebhookReceiver(Router):
                 response.status_code,
                 response.body.get("handled", "-"),
                 (time.perf_counter() - started) * 1000,
-                f" error={printable(error, 1000)}" if error else "",
+                f" error={printable(error, 1000)} see=troubleshooting#{error.troubleshooting}"
+                if error
+                else "",
             )
         return response
 
