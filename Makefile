@@ -52,7 +52,7 @@ docs-serve: $(STAMP)
 
 ## make bench: core, HTTP and inbox (gunicorn + wrk), memory; JSON in benchmarks/results/.
 ## Not part of make test. Shorter: make bench BENCH_HTTP_ARGS="--rounds 1 --duration 2"
-## (also BENCH_CORE_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS);
+## (also BENCH_CORE_ARGS, BENCH_ASGI_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS);
 ## python -m benchmarks.report renders the JSON. As root, it installs wrk and redis-server
 ## when missing; without redis-server the inbox benchmark skips its Redis rows, saying so.
 bench: $(STAMP)
@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_store $(BENCH_STORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)
+	$(BIN)/python -m benchmarks.bench_asgi --json $(BENCH_ASGI_ARGS)
 	$(BIN)/python -m benchmarks.bench_inbox $(BENCH_INBOX_ARGS)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)
 

@@ -499,26 +499,6 @@ def test_wsgi_example(clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
     assert status == "405 Method Not Allowed"
 
 
-def test_fastapi_example(clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("fastapi")
-    pytest.importorskip("httpx")
-    with warnings.catch_warnings():
-        # Newer Starlette prefers the httpx2 package for its test client and warns.
-        warnings.filterwarnings("ignore", message=".*httpx2", category=Warning)
-        from fastapi.testclient import TestClient
-
-    module = load("examples.frameworks.fastapi_app", clock)
-    with TestClient(module.app) as client:
-        body, headers = signed(pause_error(), clock)
-        answer = client.post("/webhooks/wrenn", content=body, headers=headers)
-        assert answer.status_code == 200
-        assert answer.json() == {"ok": True, "event": "capsule.pause", "handled": 1}
-        assert "capsule sb-1 failed to pause: host unreachable" in capsys.readouterr().out
-
-        body, headers = signed(pause_error(), clock, secret=OTHER_SECRET)
-        assert client.post("/webhooks/wrenn", content=body, headers=headers).status_code == 401
-
-
 # --- Quick start's test event and the CLI reference ----------------------------
 
 

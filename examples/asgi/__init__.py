@@ -1,0 +1,1 @@
+"""The ASGI adapter in FastAPI and Starlette apps."""
