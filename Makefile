@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit test-slow fuzz docs docs-serve clean bench
+.PHONY: run test lint typecheck unit test-slow test-pythons dist fuzz docs docs-serve clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ unit: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
+
+## make test-pythons: the unit tests on every other Python from 3.10 to 3.13 found here
+## (PYTHONS="3.10 3.13" to choose), each in a .venv-3.X of its own
+test-pythons: $(STAMP)
+	scripts/test-pythons.sh
+
+## make dist: sdist and wheel in dist/, checked by twine; the wheel is then installed in a
+## fresh virtual environment, where its command and every public module are tried
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python scripts/dist_check.py dist
 
 ## make fuzz: fuzz verify, parse_event and handle with atheris for FUZZ_SECONDS (default 600)
 FUZZ_SECONDS ?= 600
@@ -73,4 +86,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

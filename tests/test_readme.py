@@ -39,3 +39,10 @@ def test_quick_start_runs(
     response = client.post("/webhooks/wrenn", data=body, headers=headers)
     assert response.status_code == 200
     assert f"capsule {event.resource.id} failed to pause" in capsys.readouterr().out
+    # A 0.1.5 server's event, as `send --wrenn-version 0.1.5` sends it: the same handler.
+    older = make_event("capsule.pause", wrenn_version="0.1.5")
+    body, headers = signed_request(older, SECRET)
+    assert b'"event":"capsule.paused"' in body
+    response = client.post("/webhooks/wrenn", data=body, headers=headers)
+    assert response.get_json() == {"ok": True, "event": "capsule.pause", "handled": 1}
+    assert f"capsule {older.resource.id} paused" in capsys.readouterr().out
