@@ -493,7 +493,7 @@ def test_wsgi_example(clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
 
     huge = b"x" * (module.receiver.max_body_bytes + 10)
     status, _ = call_wsgi(module.app, "POST", huge, {})
-    assert status == "413 Request Entity Too Large"
+    assert status.startswith("413 ")  # its phrase changed in Python 3.13
 
     status, _ = call_wsgi(module.app, "GET", b"", {})
     assert status == "405 Method Not Allowed"
