@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -31,10 +30,10 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
 from . import _headers
+from ._settings import config_number, config_secrets, store_from_config
 from .errors import ConfigurationError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
-from .stores import IdempotencyStore, store_from_url
 
 __all__ = [
     "WrennWebhooks",
@@ -303,7 +302,7 @@ class WrennWebhooks(Router):
         _check_url_free(app, url_prefix, prefix_key)
         secret = self._options.get("secret")
         if secret is None:
-            secret = _config_secrets(app.config, self.config_prefix)
+            secret = config_secrets(app.config, self.config_prefix)
         receiver = WebhookReceiver(secret, **self._receiver_options(app.config))
         receiver.include_router(self)
         app.register_blueprint(blueprint(receiver, name=self.name), url_prefix=url_prefix)
@@ -356,79 +355,3 @@ def _check_url_free(app: Flask, url_prefix: str, key: str) -> None:
                 f"POST {url_prefix} is already answered by {rule.endpoint!r}:"
                 f" set {key} to another URL for this receiver"
             )
-
-
-def _config_secrets(config: Mapping[str, Any], prefix: str) -> list[str]:
-    """The secrets of ``{prefix}_SECRET``, then those of ``{prefix}_PREVIOUS_SECRET``.
-
-    One rule for both keys: a string is one secret, never split, since a team's
-    own secret may hold a comma; a list or tuple gives several. An unset or
-    empty previous secret means no rotation is in progress.
-    """
-    key, previous_key = f"{prefix}_SECRET", f"{prefix}_PREVIOUS_SECRET"
-    secrets = _secrets_of(key, config.get(key))
-    if not secrets:
-        raise ConfigurationError(
-            f"set app.config[{key!r}] to the channel's secret (and, during a rotation,"
-            f" {previous_key} to the secret it replaces)"
-        )
-    return secrets + _secrets_of(previous_key, config.get(previous_key))
-
-
-def _secrets_of(key: str, value: object) -> list[str]:
-    if value is None or (isinstance(value, str) and not value):
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    # The type only: the value may be a secret in another form (bytes, say).
-    raise ConfigurationError(
-        f"{key} must be a string (one secret) or a list of strings, not {type(value).__name__}"
-    )
-
-
-def config_number(key: str, value: object, *, whole: bool) -> float:
-    """A positive, finite number from ``app.config``, or a string of one (as the environment gives).
-
-    A string is ASCII digits with, unless ``whole``, an optional fraction
-    (``"300"``, ``"2.5"``), surrounding whitespace ignored: no sign, exponent,
-    ``inf`` or ``nan``. A ``whole`` number is an ``int``; ``bool`` is neither.
-
-    Raises:
-        ConfigurationError: Anything else, naming ``key``.
-    """
-    number = _config_number(value, whole=whole)
-    if number is None or not 0 < number < math.inf:
-        what = "whole number of bytes" if whole else "finite number of seconds"
-        example = '1048576 or "1048576"' if whole else '300 or "300" or "2.5"'
-        raise ConfigurationError(
-            f"{key} must be a positive {what}, such as {example}, not {value!r}"
-        )
-    return number
-
-
-def _config_number(value: object, *, whole: bool) -> float | None:
-    if isinstance(value, str):
-        digits, dot, fraction = value.strip().partition(".")
-        if not (digits.isascii() and digits.isdecimal()):
-            return None
-        if not dot:
-            return int(digits)
-        if whole or not (fraction.isascii() and fraction.isdecimal()):
-            return None
-        return float(f"{digits}.{fraction}")
-    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
-        return None
-    return value
-
-
-def store_from_config(
-    value: object, *, key: str = "WRENN_WEBHOOK_STORE"
-) -> IdempotencyStore | None:
-    """Turn ``WRENN_WEBHOOK_STORE`` (or ``key``) into a store (``None``: the receiver's default)."""
-    if value is None or isinstance(value, IdempotencyStore):
-        return value
-    if isinstance(value, str):
-        return store_from_url(value)
-    raise ConfigurationError(f"{key} must be a store URL or an IdempotencyStore")
