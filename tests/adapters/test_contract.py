@@ -46,9 +46,14 @@ def client(adapter: ClientFactory, receiver: WebhookReceiver) -> Iterator[Client
 
 
 def test_at_least_the_known_adapters_are_tested() -> None:
-    assert {"flask", "aws_lambda", "aws_lambda_http_api", "aws_lambda_function_url"} <= set(
-        ADAPTERS
-    )
+    assert {
+        "flask",
+        "django",
+        "asgi",
+        "aws_lambda",
+        "aws_lambda_http_api",
+        "aws_lambda_function_url",
+    } <= set(ADAPTERS)
 
 
 @pytest.mark.parametrize("slash", [False, True])
