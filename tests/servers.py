@@ -6,12 +6,14 @@ import contextlib
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +196,15 @@ def serve_nginx(site: str, port: int, folder: Path) -> Iterator[Server]:
     config.write_text(nginx_config(site, folder))
     with serve([NGINX, "-p", f"{folder}/", "-c", str(config), "-e", "stderr"], port) as server:
         yield server
+
+
+def store_records(path: Path) -> int:
+    """How many idempotency records the SQLite file holds (0 before it exists)."""
+    if not path.exists():
+        return 0
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        if "records" not in tables:
+            return 0
+        (count,) = connection.execute("SELECT count(*) FROM records").fetchone()
+    return int(count)

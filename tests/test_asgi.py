@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, MutableMapping, Sequence
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.util import find_spec
@@ -40,7 +39,7 @@ from tests.hostile_cases import (
     request,
     signature_headers,
 )
-from tests.servers import BIN, free_port, post, serve
+from tests.servers import BIN, free_port, post, serve, store_records
 from tests.vectors import SAMPLE_BODY, SECRET
 from wrenn_webhooks import CapsulePause, ConfigurationError, Event, WebhookReceiver, sign
 from wrenn_webhooks.asgi import ASGIApp, asgi_app, routes
@@ -505,17 +504,6 @@ UVICORN_ANSWERS: dict[str, dict[str, str]] = {
 
 def expected(case: Case, http: str) -> str:
     return UVICORN_ANSWERS.get(case.id, {}).get(http, case.gunicorn)
-
-
-def store_records(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-        if "records" not in tables:
-            return 0
-        (count,) = connection.execute("SELECT count(*) FROM records").fetchone()
-    return int(count)
 
 
 @pytest.fixture(scope="module", params=HTTP_PARSERS)

@@ -12,9 +12,7 @@ proves the store check can fail.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,21 +29,9 @@ from tests.hostile_cases import (
     request,
     signature_headers,
 )
-from tests.servers import BIN, GUNICORN, PYTHON, Server, free_port, serve
+from tests.servers import BIN, GUNICORN, PYTHON, Server, free_port, serve, store_records
 
 SECRET = "h0st1le5ecreth0st1le5ecreth0st1le5ecreth0st1le5ecreth0st1le5ecre"
-
-
-def store_records(path: Path) -> int:
-    """How many idempotency records the SQLite file holds (0 before it exists)."""
-    if not path.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-        if "records" not in tables:
-            return 0
-        (count,) = connection.execute("SELECT count(*) FROM records").fetchone()
-    return int(count)
 
 
 @dataclass

@@ -89,3 +89,25 @@ def store_from_config(
     if isinstance(value, str):
         return store_from_url(value)
     raise ConfigurationError(f"{key} must be a store URL or an IdempotencyStore")
+
+
+def receiver_options(
+    config: Mapping[str, Any], prefix: str, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``options`` (``WebhookReceiver``'s keywords but ``secret``), completed from ``config``.
+
+    ``{prefix}_TOLERANCE``, ``{prefix}_MAX_BODY_BYTES`` and ``{prefix}_STORE``
+    fill what ``options`` leaves out; what ``options`` gives wins.
+    """
+    completed = {key: value for key, value in options.items() if key != "secret"}
+    for key, option, whole in (
+        (f"{prefix}_TOLERANCE", "tolerance", False),
+        (f"{prefix}_MAX_BODY_BYTES", "max_body_bytes", True),
+    ):
+        if option not in completed and config.get(key) is not None:
+            completed[option] = config_number(key, config[key], whole=whole)
+    if "idempotency" not in completed:
+        completed["idempotency"] = store_from_config(
+            config.get(f"{prefix}_STORE"), key=f"{prefix}_STORE"
+        )
+    return completed

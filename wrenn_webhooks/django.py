@@ -27,7 +27,7 @@ from django.urls import re_path  # type: ignore[import-untyped]
 from django.views.decorators.csrf import csrf_exempt  # type: ignore[import-untyped]
 
 from . import _headers
-from ._settings import config_number, config_secrets, store_from_config
+from ._settings import config_secrets, receiver_options
 from .receiver import Response, WebhookReceiver
 
 __all__ = ["async_webhook_view", "receiver_from_settings", "urls", "webhook_view"]
@@ -52,18 +52,8 @@ def receiver_from_settings(prefix: str = "WRENN_WEBHOOK", **options: Any) -> Web
         ConfigurationError: A missing secret or a setting of the wrong form.
     """
     config = {name: getattr(settings, name) for name in dir(settings) if name.startswith(prefix)}
-    for key, option, whole in (
-        (f"{prefix}_TOLERANCE", "tolerance", False),
-        (f"{prefix}_MAX_BODY_BYTES", "max_body_bytes", True),
-    ):
-        if option not in options and config.get(key) is not None:
-            options[option] = config_number(key, config[key], whole=whole)
-    if "idempotency" not in options:
-        store = store_from_config(config.get(f"{prefix}_STORE"), key=f"{prefix}_STORE")
-        if store is not None:
-            options["idempotency"] = store
-    secret = options.pop("secret", None) or config_secrets(config, prefix)
-    return WebhookReceiver(secret, **options)
+    secret = options.get("secret") or config_secrets(config, prefix)
+    return WebhookReceiver(secret, **receiver_options(config, prefix, options))
 
 
 def webhook_view(receiver: WebhookReceiver) -> View:

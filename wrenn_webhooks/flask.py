@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from blinker import NamedSignal, Namespace
@@ -30,7 +30,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
 from . import _headers
-from ._settings import config_number, config_secrets, store_from_config
+from ._settings import config_secrets, receiver_options
 from .errors import ConfigurationError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
@@ -303,27 +303,13 @@ class WrennWebhooks(Router):
         secret = self._options.get("secret")
         if secret is None:
             secret = config_secrets(app.config, self.config_prefix)
-        receiver = WebhookReceiver(secret, **self._receiver_options(app.config))
+        receiver = WebhookReceiver(
+            secret, **receiver_options(app.config, self.config_prefix, self._options)
+        )
         receiver.include_router(self)
         app.register_blueprint(blueprint(receiver, name=self.name), url_prefix=url_prefix)
         app.extensions[self.name] = receiver
         return receiver
-
-    def _receiver_options(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The keyword arguments but ``secret``, completed from ``config``."""
-        options = {key: value for key, value in self._options.items() if key != "secret"}
-        prefix = self.config_prefix
-        for key, option, whole in (
-            (f"{prefix}_TOLERANCE", "tolerance", False),
-            (f"{prefix}_MAX_BODY_BYTES", "max_body_bytes", True),
-        ):
-            if option not in options and config.get(key) is not None:
-                options[option] = config_number(key, config[key], whole=whole)
-        if "idempotency" not in options:
-            options["idempotency"] = store_from_config(
-                config.get(f"{prefix}_STORE"), key=f"{prefix}_STORE"
-            )
-        return options
 
     receiver_for = _ByName()
     """Return the receiver ``init_app`` built for an app: ``receiver_for(app, name=None)``.
