@@ -1,6 +1,6 @@
-"""A minimal Django project serving the webhook (``examples.django.settings``).
+"""The settings of a minimal Django project that receives Wrenn webhooks.
 
-Run: ``WRENN_WEBHOOK_SECRET=... gunicorn examples.django.wsgi:application``.
+Run it with ``WRENN_WEBHOOK_SECRET=... gunicorn examples.django.wsgi:application``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "examples.django.urls"
 INSTALLED_APPS: list[str] = []
 MIDDLEWARE = [
-    "django.middleware.common.CommonMiddleware",  # APPEND_SLASH: the webhook answers both
-    "django.middleware.csrf.CsrfViewMiddleware",  # the webhook's view is exempt
+    "django.middleware.common.CommonMiddleware",  # APPEND_SLASH: never for the webhook
+    "django.middleware.csrf.CsrfViewMiddleware",  # on for the project; the webhook is exempt
 ]
 USE_TZ = True
 
-WRENN_WEBHOOK_SECRET = os.environ["WRENN_WEBHOOK_SECRET"]  # the channel's secret, as given
+# The channel's secret, as Wrenn shows it: a string is one secret, never split.
+WRENN_WEBHOOK_SECRET = os.environ["WRENN_WEBHOOK_SECRET"]
+# During a rotation, the secret it replaces; "" when none is in progress.
 WRENN_WEBHOOK_PREVIOUS_SECRET = os.environ.get("WRENN_WEBHOOK_PREVIOUS_SECRET", "")
-WRENN_WEBHOOK_STORE = os.environ.get("WRENN_WEBHOOK_STORE", "memory://")  # sqlite:///... shared
+# "sqlite:///path/to/file.db" to share the records between gunicorn's workers.
+WRENN_WEBHOOK_STORE = os.environ.get("WRENN_WEBHOOK_STORE", "memory://")

@@ -1,11 +1,11 @@
-"""The project's URL configuration: the webhook on both spellings of its path."""
+"""The project's URL configuration: the webhook at /webhooks/wrenn, with or without the slash."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from wrenn_webhooks.django import urls
 
-from .webhooks import receiver
+from .webhooks import router
 
-urlpatterns: list[Any] = [*urls(receiver, "webhooks/wrenn")]
+# Builds the receiver, once, from WRENN_WEBHOOK_SECRET and the other settings:
+# a mistake in them fails here, so `manage.py check` reports it.
+urlpatterns = [*urls(router, "webhooks/wrenn")]

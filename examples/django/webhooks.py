@@ -1,13 +1,14 @@
-"""The receiver and its handlers: configured from Django's settings, built once at import."""
+"""The handlers, on a ``Router``: ``urls.py`` serves them with a receiver built from settings."""
 
 from __future__ import annotations
 
-from wrenn_webhooks import CapsulePause
-from wrenn_webhooks.django import receiver_from_settings
+from wrenn_webhooks import CapsulePause, Router
 
-receiver = receiver_from_settings()  # WRENN_WEBHOOK_SECRET and the other keys
+router = Router()
 
 
-@receiver.on(CapsulePause, outcome="error")
+@router.on(CapsulePause, outcome="error")
 def pause_failed(event: CapsulePause) -> None:
+    # A plain handler runs in the request's thread, as the code of any Django view
+    # does: the ORM works here as usual.
     print(f"capsule {event.capsule_id} failed to pause: {event.error}")

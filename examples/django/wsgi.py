@@ -1,4 +1,4 @@
-"""The WSGI application of the example project, for gunicorn."""
+"""The example project's WSGI application: ``gunicorn examples.django.wsgi:application``."""
 
 from __future__ import annotations
 

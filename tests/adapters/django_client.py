@@ -20,6 +20,15 @@ from django.test.utils import override_settings  # noqa: E402
 from wrenn_webhooks.django import urls  # noqa: E402
 
 
+def answer(reply: Any) -> Answer:
+    """Django's test response as the suite reads it."""
+    try:
+        data = json.loads(reply.content)
+    except ValueError:
+        data = None
+    return Answer(reply.status_code, data, lower(reply.headers))
+
+
 class _DjangoClient:
     def __init__(self) -> None:
         self.client = DjangoClient(enforce_csrf_checks=True)
@@ -32,23 +41,24 @@ class _DjangoClient:
         *,
         slash: bool = False,
     ) -> Answer:
-        reply: Any = self.client.generic(
+        reply = self.client.generic(
             method,
             PATH + "/" * slash,
             body,
             content_type="application/json",
             headers=dict(headers or {}),
         )
-        try:
-            data = json.loads(reply.content)
-        except ValueError:
-            data = None
-        return Answer(reply.status_code, data, lower(reply.headers))
+        return answer(reply)
+
+
+def urlconf(receiver: WebhookReceiver, *, asynchronous: bool = False) -> ModuleType:
+    """A URL configuration serving ``receiver`` at ``PATH`` (a module: Django caches by it)."""
+    module = ModuleType("tests.adapters.django_urlconf")
+    module.urlpatterns = urls(receiver, PATH, asynchronous=asynchronous)  # type: ignore[attr-defined]
+    return module
 
 
 @contextmanager
 def make_client(receiver: WebhookReceiver) -> Iterator[Client]:
-    urlconf = ModuleType("tests.adapters.django_urlconf")  # hashable, as Django's cache needs
-    urlconf.urlpatterns = urls(receiver, PATH.lstrip("/"))  # type: ignore[attr-defined]
-    with override_settings(ROOT_URLCONF=urlconf):
+    with override_settings(ROOT_URLCONF=urlconf(receiver)):
         yield _DjangoClient()

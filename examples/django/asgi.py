@@ -1,0 +1,10 @@
+"""The example project's ASGI application: ``uvicorn examples.django.asgi:application``."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django.settings")
+application = get_asgi_application()
