@@ -91,7 +91,7 @@ def store_from_config(
     raise ConfigurationError(f"{key} must be a store URL or an IdempotencyStore")
 
 
-def receiver_options(
+def options_from_config(
     config: Mapping[str, Any], prefix: str, options: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``options`` (``WebhookReceiver``'s keywords but ``secret``), completed from ``config``.

@@ -45,7 +45,7 @@ except ImportError as exc:
     ) from exc
 
 from . import _headers
-from ._settings import config_number, config_secrets, store_from_config
+from ._settings import config_secrets, options_from_config
 from .errors import ConfigurationError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
@@ -126,16 +126,7 @@ def receiver_from_settings(
     secret = options.pop("secret", None)
     if secret is None:
         secret = config_secrets(config, settings_prefix)
-    for key, option, whole in (
-        (f"{settings_prefix}_TOLERANCE", "tolerance", False),
-        (f"{settings_prefix}_MAX_BODY_BYTES", "max_body_bytes", True),
-    ):
-        if option not in options and config[key] is not None:
-            options[option] = config_number(key, config[key], whole=whole)
-    if "idempotency" not in options:
-        key = f"{settings_prefix}_STORE"
-        options["idempotency"] = store_from_config(config[key], key=key)
-    return WebhookReceiver(secret, **options)
+    return WebhookReceiver(secret, **options_from_config(config, settings_prefix, options))
 
 
 def webhook_view(

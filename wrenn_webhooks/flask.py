@@ -30,7 +30,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
 from . import _headers
-from ._settings import config_secrets, receiver_options
+from ._settings import config_secrets, options_from_config
 from .errors import ConfigurationError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
@@ -304,7 +304,7 @@ class WrennWebhooks(Router):
         if secret is None:
             secret = config_secrets(app.config, self.config_prefix)
         receiver = WebhookReceiver(
-            secret, **receiver_options(app.config, self.config_prefix, self._options)
+            secret, **options_from_config(app.config, self.config_prefix, self._options)
         )
         receiver.include_router(self)
         app.register_blueprint(blueprint(receiver, name=self.name), url_prefix=url_prefix)
