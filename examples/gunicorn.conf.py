@@ -52,3 +52,7 @@ raw_env = [
     + os.environ.get("WRENN_WEBHOOK_STORE", "sqlite:///wrenn-idempotency.db"),
 ]
 accesslog = "-"
+# gunicorn 25.1 and later open a control socket, by default one path per user
+# ($HOME/.gunicorn/gunicorn.ctl) that every gunicorn on the host then fights over and
+# forks around; the receiver has no use for it (older versions ignore this setting).
+control_socket_disable = True

@@ -44,6 +44,14 @@ class Running:
     def target(self) -> Target:
         return Target(f"127.0.0.1:{self.port}", SECRET, datetime.now(timezone.utc))
 
+    def check_alive(self) -> None:
+        """Fail with what the server printed if it has exited (no case may stop it)."""
+        process = self.server.process
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            self.server.output += output
+            pytest.fail(f"{self.name} exited with {process.returncode}:\n{self.server.output[-6000:]}")
+
 
 def _command(name: str, port: int) -> tuple[list[str], dict[str, str]]:
     if name == "werkzeug":
@@ -74,12 +82,14 @@ def running(
 def test_hostile_request(running: Running, case: Case) -> None:
     if getattr(case, running.name) == NOT_SENT:
         pytest.skip(NOT_SENT)
+    running.check_alive()
     answer = exchange(running.port, case.build(running.target()), stall=case.stall)
     assert not answer.startswith("5"), answer
     assert answer == getattr(case, running.name)
 
 
 def test_no_hostile_request_wrote_and_a_valid_delivery_does(running: Running) -> None:
+    running.check_alive()
     assert store_records(running.store) == 0
     target = running.target()
     body = event_body(target)
