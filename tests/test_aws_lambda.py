@@ -478,8 +478,10 @@ def test_refusals_are_logged(handler: LambdaHandler, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="wrenn_webhooks"):
         handler({"httpMethod": "GET"}, None)
     [record] = caplog.records
-    assert record.getMessage().startswith(
-        "wrenn delivery - refused by the Lambda adapter: status=405"
+    message = record.getMessage()
+    assert message.startswith("wrenn delivery - event=- outcome=- status=405 handlers=- ")
+    assert message.endswith(
+        "error=only POST is allowed: Wrenn delivers with POST see=troubleshooting#405"
     )
 
 

@@ -45,7 +45,7 @@ def test_every_registration_drops_the_cached_matches() -> None:
     assert len(router.dispatcher.routes_for(event)) == 2
     router.on_error(lambda exc, event, delivery: None)
     assert router.dispatcher is not second
-    assert len(router.dispatcher.observers) == 1
+    assert len(router.dispatcher.error_observers) == 1
 
 
 def test_a_dispatcher_is_reused_while_nothing_changes() -> None:

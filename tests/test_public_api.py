@@ -34,6 +34,7 @@ def test_all_is_pinned() -> None:
             "MissingHeaderError",
             "Outcome",
             "PayloadTooLargeError",
+            "RequestError",
             "Resource",
             "SignatureError",
             "SignatureMismatchError",

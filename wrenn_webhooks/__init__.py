@@ -10,6 +10,7 @@ from .errors import (
     MalformedHeaderError,
     MissingHeaderError,
     PayloadTooLargeError,
+    RequestError,
     SignatureError,
     SignatureMismatchError,
     StoreError,
@@ -93,6 +94,7 @@ __all__ = [
     "SignatureMismatchError",
     "InvalidPayload",
     "PayloadTooLargeError",
+    "RequestError",
     "HandlerError",
     "StoreError",
     # version

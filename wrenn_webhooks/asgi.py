@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ._headers import is_content_length
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RequestError
 from .receiver import Response, WebhookReceiver
 
 if TYPE_CHECKING:
@@ -160,13 +160,12 @@ class _ReceiverApp:
     def _refusal(self, scope: Scope) -> Response | None:
         """The 404 for another path or the 405 for another method; ``None`` to go on."""
         if self.paths is not None and _route_path(scope) not in self.paths:
-            return Response(404, {"ok": False, "error": "not found"})
+            return Response(404, {"ok": False, "error": "not found"})  # not this receiver's
         if scope["method"] != "POST":
-            return Response(
-                405,
-                {"ok": False, "error": "only POST is allowed here"},
-                {"Content-Type": "application/json", "Allow": "POST"},
+            refusal = RequestError(
+                "only POST is allowed here", status_code=405, troubleshooting="405"
             )
+            return self.receiver.refused(refusal, _header_map(scope["headers"]), Allow="POST")
         return None
 
     async def _deliver(self, headers: dict[str, str], receive: Receive) -> Response | None:
@@ -178,7 +177,7 @@ class _ReceiverApp:
         if declared is not None:
             # int() alone would take "-1", "²" or " 1_0", and raise on 5,000 digits.
             if not is_content_length(declared):
-                return Response(400, {"ok": False, "error": _BAD_LENGTH})
+                return receiver.refused(RequestError(_BAD_LENGTH), headers)
             length = int(declared)
             if length > limit:  # answered at once, not after the client sent it all
                 return receiver.too_large(headers)
@@ -192,7 +191,7 @@ class _ReceiverApp:
         if len(body) > limit:
             return receiver.too_large(headers)
         if length is not None and len(body) != length:
-            return Response(400, {"ok": False, "error": _CUT_SHORT})
+            return receiver.refused(RequestError(_CUT_SHORT), headers)
         return await receiver.handle_async(body, headers)
 
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from . import _headers
-from .errors import MalformedHeaderError
+from .errors import MalformedHeaderError, RequestError
 from .receiver import Response, WebhookReceiver
 
 __all__ = ["LambdaHandler", "lambda_handler"]
@@ -89,21 +89,26 @@ def lambda_handler(receiver: WebhookReceiver) -> LambdaHandler:
     def handler(event: object, context: object = None) -> dict[str, Any]:
         version = _format(event)
         request = _request(event, version, receiver)
-        response = request if isinstance(request, Response) else receiver.handle(*request)
+        if not isinstance(request, Response):
+            response = receiver.handle(*request)
+        elif isinstance(request.error, (RequestError, MalformedHeaderError)):  # _refused()
+            allow = {"Allow": request.headers["Allow"]} if "Allow" in request.headers else {}
+            response = receiver.refused(request.error, {}, **allow)
+        else:  # too_large(): logged and observed already
+            response = request
         return _result(version, response)
 
     return handler
 
 
 def _refused(status: int, error: str, **headers: str) -> Response:
-    """An answer given before the receiver, logged as the receiver logs those it refuses."""
-    logger.warning(
-        "wrenn delivery - refused by the Lambda adapter: status=%d error=%s", status, error
-    )
+    """An answer given before the receiver; ``handler`` has the receiver log and observe it."""
     answer = {"ok": False, "error": error}
     if status == 401:
         return Response(status, answer, error=MalformedHeaderError(error))
-    return Response(status, answer, {"Content-Type": "application/json", **headers})
+    anchor = {405: "405"}.get(status, "400-framing")
+    refusal = RequestError(error, status_code=status, troubleshooting=anchor)
+    return Response(status, answer, {"Content-Type": "application/json", **headers}, error=refusal)
 
 
 def _format(event: object) -> str | None:

@@ -46,7 +46,7 @@ except ImportError as exc:
 
 from . import _headers
 from ._settings import config_secrets, options_from_config
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RequestError
 from .receiver import Response, WebhookReceiver
 from .routing import Router
 
@@ -250,26 +250,24 @@ def _body(receiver: WebhookReceiver, request: _Request) -> bytes | Response:
     limit of this view.
     """
     if request.method != "POST":
-        return Response(
-            405,
-            {"ok": False, "error": "only POST is accepted here"},
-            {"Content-Type": "application/json", "Allow": "POST"},
-        )
+        refusal = RequestError("only POST is accepted here", status_code=405, troubleshooting="405")
+        return receiver.refused(refusal, request.headers, Allow="POST")
     limit = receiver.max_body_bytes
     declared = request.headers.get("Content-Length") or ""
     if declared and not _headers.is_content_length(declared):
-        return Response(400, {"ok": False, "error": _BAD_LENGTH})
+        return receiver.refused(RequestError(_BAD_LENGTH), request.headers)
     if declared and int(declared) > limit:
         return receiver.too_large(request.headers)  # before reading any of it
     if not declared and "Transfer-Encoding" in request.headers and isinstance(request, WSGIRequest):
         # Django's WSGI request reads no body without a Content-Length: a chunked
         # one would reach the view empty and fail its signature, misleadingly.
-        return Response(411, {"ok": False, "error": _NO_LENGTH})
+        refusal = RequestError(_NO_LENGTH, status_code=411, troubleshooting="411")
+        return receiver.refused(refusal, request.headers)
     try:
         body = request.read(limit + 1)
     except OSError as exc:  # UnreadablePostError: the connection failed mid-body
         logger.warning("request body unreadable (%s): answered 400", type(exc).__name__)
-        return Response(400, {"ok": False, "error": _UNREADABLE})
+        return receiver.refused(RequestError(_UNREADABLE), request.headers)
     if len(body) > limit:
         return receiver.too_large(request.headers)
     return body

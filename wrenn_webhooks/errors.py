@@ -13,6 +13,7 @@ __all__ = [
     "MalformedHeaderError",
     "MissingHeaderError",
     "PayloadTooLargeError",
+    "RequestError",
     "SignatureError",
     "SignatureMismatchError",
     "StoreError",
@@ -87,6 +88,25 @@ class PayloadTooLargeError(WrennWebhookError):
 
     status_code = 413
     troubleshooting = "413"
+
+
+class RequestError(WrennWebhookError):
+    """An adapter refused the request before the receiver could read it (400 by default).
+
+    A broken ``Content-Length``, a body cut short, a method other than POST:
+    what only the web framework's side of the request shows. Adapters pass it
+    to ``WebhookReceiver.refused()`` so the answer is logged and observed.
+    """
+
+    status_code = 400
+    troubleshooting = "400-framing"
+
+    def __init__(
+        self, message: str, *, status_code: int = 400, troubleshooting: str = "400-framing"
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.troubleshooting = troubleshooting
 
 
 class InvalidPayload(WrennWebhookError):  # noqa: N818 - public name fixed by the API

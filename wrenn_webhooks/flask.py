@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from blinker import NamedSignal, Namespace
@@ -31,7 +32,8 @@ from werkzeug.wsgi import get_content_length
 
 from . import _headers
 from ._settings import config_secrets, options_from_config
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RequestError
+from .observe import DeliveryReport, Observer
 from .receiver import Response, WebhookReceiver
 from .routing import Router
 
@@ -52,7 +54,7 @@ logger = logging.getLogger("wrenn_webhooks")
 
 _signals = Namespace()
 delivery_received = _signals.signal("wrenn-delivery-received")
-"""Sent before verification with ``body_size``; sender is the app."""
+"""Sent before verification with ``body_size`` (``None`` if refused unread); sender is the app."""
 delivery_handled = _signals.signal("wrenn-delivery-handled")
 """Sent for 2xx answers (handled, no handler, duplicate) with ``response``."""
 delivery_failed = _signals.signal("wrenn-delivery-failed")
@@ -132,25 +134,43 @@ def _view(
 ) -> Callable[[], ResponseReturnValue]:
     if isinstance(receiver, WebhookReceiver):
         fixed = receiver
-        return lambda: _receive(fixed, app)
-    return lambda: _receive(receiver(), app)
+        fixed.add_observer(_SIGNALS)
+        return lambda: _in_app(fixed, app)
+
+    def lookup() -> ResponseReturnValue:
+        found = receiver()
+        found.add_observer(_SIGNALS)  # once: a receiver keeps one of each observer
+        return _in_app(found, app)
+
+    return lookup
 
 
-def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
+_app: ContextVar[App] = ContextVar("wrenn_webhooks_flask_app")
+"""The app whose view runs the delivery: the signals' sender."""
+
+
+def _in_app(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
+    token = _app.set(app)
+    try:
+        response = _receive(receiver, app)
+    finally:
+        _app.reset(token)
+    return _encode(response.body), response.status_code, response.headers
+
+
+def _receive(receiver: WebhookReceiver, app: App) -> Response:
     limit = receiver.max_body_bytes
     environ = request.environ
     # None when chunked: a Content-Length sent along with Transfer-Encoding means nothing.
     # werkzeug's own reading of it, straight from the environ (request.content_length
     # goes through the case-folding header view to find the same two values).
     size = get_content_length(environ)
-    if delivery_received.receivers:
-        _send(app, delivery_received, body_size=size)
     # werkzeug reads a Content-Length it cannot parse ("abc", "-1", "²", 5,000 digits)
     # as 0 and the next server may do anything with it: a broken framing is a 400 here.
     # An empty value is an absent one (PEP 3333).
     declared = environ.get("CONTENT_LENGTH") if size is not None else None
     if declared and not _headers.is_content_length(declared):
-        return _answer(app, Response(400, {"ok": False, "error": _BAD_LENGTH}))
+        return receiver.refused(RequestError(_BAD_LENGTH), request.headers)
     try:
         if size is not None and size > limit:
             raise RequestEntityTooLarge
@@ -163,10 +183,10 @@ def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
         if len(body) > limit:
             raise RequestEntityTooLarge
     except RequestEntityTooLarge:
-        response = receiver.too_large(request.headers)
+        return receiver.too_large(request.headers)
     except ClientDisconnected:
         # The stream ended before Content-Length: there is no whole body to verify.
-        response = Response(400, {"ok": False, "error": "the body ended before its Content-Length"})
+        return receiver.refused(RequestError(_CUT_SHORT), request.headers)
     except Exception as exc:
         # The server's own input stream refused the body: gunicorn raises its parse
         # errors (a bad chunk size, a chunk without its CRLF) from wsgi.input's read(),
@@ -174,36 +194,47 @@ def _receive(receiver: WebhookReceiver, app: App) -> ResponseReturnValue:
         # ClientDisconnected. The client's framing is broken: 400, not the app's 500.
         # Only the error's type is logged: its message quotes what the client sent.
         logger.warning("request body unreadable (%s): answered 400", type(exc).__name__)
-        response = Response(400, {"ok": False, "error": _UNREADABLE})
-    else:
-        response = receiver.handle(body, request.headers)
-    return _answer(app, response)
+        return receiver.refused(RequestError(_UNREADABLE), request.headers)
+    return receiver.handle(body, request.headers)
 
 
 _BAD_LENGTH = "Content-Length must be 1 to 19 ASCII digits"
+_CUT_SHORT = "the body ended before its Content-Length"
 _UNREADABLE = "the request body could not be read: its framing is invalid"
-
-
-def _answer(app: App, response: Response) -> ResponseReturnValue:
-    """Send the signal the status calls for and return the view's answer."""
-    status = response.status_code
-    signal = (
-        delivery_handled
-        if status < 300
-        else delivery_failed
-        if status >= 500
-        else delivery_rejected
-    )
-    if signal.receivers:
-        _send(app, signal, response=response)
-    return _encode(response.body), status, response.headers
-
 
 # The answers are flat dicts built here and in the receiver: no cycles to look for.
 _encode = json.JSONEncoder(check_circular=False).encode
 
 
-def _send(app: App, signal: NamedSignal, **data: Any) -> None:
+class _Signals(Observer):
+    """Sends the blueprint's blinker signals, with the app of the view as the sender."""
+
+    def delivery_started(self, size: int | None) -> None:
+        """Send ``delivery_received``."""
+        if delivery_received.receivers:
+            _send(delivery_received, body_size=size)
+
+    def delivery_finished(self, report: DeliveryReport) -> None:
+        """Send the signal the status calls for."""
+        status = report.status
+        signal = (
+            delivery_handled
+            if status < 300
+            else delivery_failed
+            if status >= 500
+            else delivery_rejected
+        )
+        if signal.receivers:
+            _send(signal, response=report.response)
+
+
+_SIGNALS = _Signals()
+
+
+def _send(signal: NamedSignal, **data: Any) -> None:
+    app = _app.get(None)
+    if app is None:  # the receiver is serving another adapter
+        return
     # A failing metrics receiver must not turn a handled delivery into a 500
     # that makes Wrenn retry: log it and answer as the pipeline decided.
     try:

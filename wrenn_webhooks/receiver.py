@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from ._headers import HeaderSource
-from ._text import printable
 from .errors import (
     ConfigurationError,
     HandlerError,
@@ -27,6 +26,7 @@ from .errors import (
 )
 from .events import KNOWN_EVENT_NAMES, Event, parse_body
 from .inbox.base import Inbox
+from .observe import DeliveryReport, LogObserver, Observer, call
 from .routing import Dispatch, ErrorObserver, Route, Router
 from .signature import (
     DEFAULT_TOLERANCE,
@@ -141,12 +141,28 @@ class WebhookReceiver(Router):
         self.inbox = inbox
         self.clock = clock
         self._serving = False
+        self._changed(observers=[LogObserver()])
         if inbox is None:  # the inbox keeps its own records; the store is not used then
             _check_ttl(self.store, self.tolerance)
         warn_weak_secrets(secrets)
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver {len(self.routes)} handlers, {self.secret_count} secret(s)>"
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        """The observers of deliveries and handler runs, the log line's first."""
+        return tuple(self._observers)
+
+    def add_observer(self, observer: Observer) -> Observer:
+        """Tell ``observer`` of every delivery and handler run from now on.
+
+        See ``wrenn_webhooks.observe``. Returns ``observer``. An observer's
+        failure is logged and never changes an answer.
+        """
+        if observer not in self._observers:
+            self._changed(observers=[observer])
+        return observer
 
     @property
     def secret_count(self) -> int:
@@ -268,6 +284,9 @@ class WebhookReceiver(Router):
         """The steps without I/O: size, verify, parse, match; or the answer they end with."""
         if not self._serving:
             self._start_serving()
+        started_hooks = self.dispatcher.hooks.delivery_started
+        if started_hooks:
+            call(started_hooks, len(body))
         try:
             if len(body) > self.max_body_bytes:
                 raise self._too_large_error()
@@ -298,7 +317,26 @@ class WebhookReceiver(Router):
         ``handle()`` gives a body over ``max_body_bytes``, and the log line
         carries the request's ``X-Wrenn-Delivery`` when it is well formed.
         """
-        return self._rejected(time.perf_counter(), self._too_large_error(), headers)
+        return self.refused(self._too_large_error(), headers)
+
+    def refused(
+        self, error: WrennWebhookError, headers: HeaderSource, **extra_headers: str
+    ) -> Response:
+        """Answer a request an adapter refused before ``handle()``: logged and observed as it does.
+
+        For what only the adapter can see (a broken ``Content-Length``, a body
+        cut short, a method other than POST): the answer is ``error``'s status
+        and message, with ``extra_headers`` (``Allow="POST"``), and observers
+        hear of it as of any delivery (``delivery_started(None)``, then
+        ``delivery_finished``).
+        """
+        started = time.perf_counter()
+        started_hooks = self.dispatcher.hooks.delivery_started
+        if started_hooks:
+            call(started_hooks, None)
+        response = self._rejected(started, error, headers)
+        response.headers.update(extra_headers)
+        return response
 
     def _too_large_error(self) -> PayloadTooLargeError:
         return PayloadTooLargeError(
@@ -312,9 +350,7 @@ class WebhookReceiver(Router):
         match the attempt in Wrenn's log; it is not verified, so it goes in the
         log only, never in the ``Response``.
         """
-        response = _failed(exc, None, None)
-        unverified = delivery_id_of(headers) if logger.isEnabledFor(logging.WARNING) else None
-        return self._logged(started, response, unverified)
+        return self._logged(started, _failed(exc, None, None), delivery_id_of(headers))
 
     def _seen(self, claim: Claim, event: Event, delivery: Delivery) -> Response:
         """The answer to a body seen before: a duplicate (200) or still in flight (409)."""
@@ -331,35 +367,25 @@ class WebhookReceiver(Router):
     def _logged(
         self, started: float, response: Response, delivery_id: str | None = None
     ) -> Response:
-        """Write the delivery's one log line; ``delivery_id`` when no verified one exists."""
-        level = logging.INFO if response.status_code < 400 else logging.WARNING
-        if logger.isEnabledFor(level):
-            event, delivery, error = response.event, response.delivery, response.error
-            kind: object = "-"
-            outcome: object = None
-            if event is not None:
-                # Typed classes hold an EventType and outcomes an Outcome: only
-                # unknown strings are text from the body, and only those are escaped.
-                kind, outcome = event.event, event.outcome
-                if type(event) is Event and kind not in KNOWN_EVENT_NAMES:
-                    kind = printable(kind)
-                elif event.sent_as != kind:  # bridged from a 0.1.5 name: show both
-                    kind = f"{kind} sent_as={event.sent_as}"
-                if type(outcome) is str:
-                    outcome = printable(outcome)
-            logger.log(
-                level,
-                "wrenn delivery %s event=%s outcome=%s status=%d handlers=%s duration=%.1fms%s",
-                (delivery.delivery_id if delivery else delivery_id) or "-",
-                kind,
-                outcome or "-",
+        """Tell the observers (the log line first) what the delivery came to.
+
+        ``delivery_id``: the header as sent, for a request refused before verification.
+        """
+        finished = self.dispatcher.hooks.delivery_finished
+        if finished:
+            event, delivery, body = response.event, response.delivery, response.body
+            report = DeliveryReport(
                 response.status_code,
-                response.body.get("handled", "-"),
-                (time.perf_counter() - started) * 1000,
-                f" error={printable(error, 1000)} see=troubleshooting#{error.troubleshooting}"
-                if error
-                else "",
+                None if event is None else str(event.event),
+                event is not None and event.event in KNOWN_EVENT_NAMES,
+                None if event is None or event.outcome is None else str(event.outcome),
+                "duplicate" in body,
+                "queued" in body,
+                time.perf_counter() - started,
+                delivery.delivery_id if delivery is not None else delivery_id,
+                response,
             )
+            call(finished, report)
         return response
 
     def _start_serving(self) -> None:

@@ -15,6 +15,7 @@ import difflib
 import inspect
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overlo
 from ._text import printable
 from .errors import ConfigurationError
 from .events import EVENT_CLASSES, KNOWN_EVENT_NAMES, Event, EventType, Outcome
+from .observe import HandlerReport, Hooks, Observer, call
 
 if TYPE_CHECKING:
     from .signature import Delivery
@@ -110,9 +112,15 @@ class Dispatcher:
     matches never outlives a change.
     """
 
-    def __init__(self, routes: Sequence[Route], observers: Sequence[ErrorObserver]) -> None:
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        error_observers: Sequence[ErrorObserver] = (),
+        hooks: Hooks | None = None,
+    ) -> None:
         self.routes = tuple(routes)
-        self.observers = tuple(observers)
+        self.error_observers = tuple(error_observers)
+        self.hooks = Hooks() if hooks is None else hooks
         self._matches: dict[tuple[str, object], tuple[Route, ...]] = {}
         self._has_async = any(route.is_async for route in self.routes)
 
@@ -170,14 +178,16 @@ class Dispatcher:
             if ran and stop is not None and stop():
                 return Dispatch(ran, failures, stopped=True)
             ran += 1
+            started = self._started(route, event, delivery)
             try:
                 result = _call(route, event, delivery)
                 if result is not None and (route.is_async or asyncio.iscoroutine(result)):
                     _thread_loop().run_until_complete(result)
             except Exception as exc:
                 failures.append((route.name, exc))
-                self._report(route, exc, event, delivery)
+                self._failed(route, exc, event, delivery, started)
             else:
+                self._finished(route, event, delivery, started)
                 if completed is not None:
                     completed(route.name)
         return Dispatch(ran, failures)
@@ -208,6 +218,7 @@ class Dispatcher:
             if ran and stop is not None and stop():
                 return Dispatch(ran, failures, stopped=True)
             ran += 1
+            started = self._started(route, event, delivery)
             try:
                 if route.is_async:
                     await _call(route, event, delivery)
@@ -217,13 +228,37 @@ class Dispatcher:
                         await result
             except Exception as exc:
                 failures.append((route.name, exc))
-                self._report(route, exc, event, delivery)
+                self._failed(route, exc, event, delivery, started)
             else:
+                self._finished(route, event, delivery, started)
                 if completed is not None:
                     await completed(route.name)
         return Dispatch(ran, failures)
 
-    def _report(self, route: Route, exc: Exception, event: Event, delivery: Delivery) -> None:
+    def _started(self, route: Route, event: Event, delivery: Delivery) -> float:
+        """Tell the observers a handler starts; its start time if any observer will want it."""
+        hooks = self.hooks
+        if hooks.handler_started:
+            call(hooks.handler_started, route.name, event, delivery)
+        return time.perf_counter() if hooks.handler_finished else 0.0
+
+    def _finished(
+        self,
+        route: Route,
+        event: Event,
+        delivery: Delivery,
+        started: float,
+        error: Exception | None = None,
+    ) -> None:
+        if self.hooks.handler_finished:
+            duration = time.perf_counter() - started
+            report = HandlerReport(route.name, event, delivery, duration, error)
+            call(self.hooks.handler_finished, report)
+
+    def _failed(
+        self, route: Route, exc: Exception, event: Event, delivery: Delivery, started: float
+    ) -> None:
+        """Log a handler's failure, then tell the observers and the error observers."""
         logger.exception(
             "handler %s failed for %s (delivery %s)",
             route.name,
@@ -231,7 +266,8 @@ class Dispatcher:
             delivery.delivery_id,
             exc_info=exc,
         )
-        for observer in self.observers:
+        self._finished(route, event, delivery, started, exc)
+        for observer in self.error_observers:
             try:
                 observer(exc, event, delivery)
             except Exception:
@@ -247,7 +283,8 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
-        self._observers: list[ErrorObserver] = []
+        self._error_observers: list[ErrorObserver] = []
+        self._observers: list[Observer] = []
         self._dispatcher: Dispatcher | None = None
         self._sealed_by = ""
 
@@ -261,7 +298,9 @@ class Router:
         """The ``Dispatcher`` of the registrations as they stand now."""
         dispatcher = self._dispatcher
         if dispatcher is None:
-            dispatcher = self._dispatcher = Dispatcher(self._routes, self._observers)
+            dispatcher = self._dispatcher = Dispatcher(
+                self._routes, self._error_observers, Hooks(self._observers)
+            )
         return dispatcher
 
     def add(
@@ -335,7 +374,7 @@ class Router:
         ignored. Usable as a decorator.
         """
         self._check_open()
-        self._changed(observers=[observer])
+        self._changed(error_observers=[observer])
         return observer
 
     def include_router(self, router: Router) -> None:
@@ -344,7 +383,7 @@ class Router:
         routes: list[Route] = []
         for route in router.routes:
             routes.append(dataclasses.replace(route, name=self._unique_name(route.name, routes)))
-        self._changed(routes=routes, observers=router.dispatcher.observers)
+        self._changed(routes=routes, error_observers=router.dispatcher.error_observers)
         router.seal("include_router()")
 
     def seal(self, why: str) -> None:
@@ -352,11 +391,16 @@ class Router:
         self._sealed_by = why
 
     def _changed(
-        self, *, routes: Sequence[Route] = (), observers: Sequence[ErrorObserver] = ()
+        self,
+        *,
+        routes: Sequence[Route] = (),
+        error_observers: Sequence[ErrorObserver] = (),
+        observers: Sequence[Observer] = (),
     ) -> None:
         # The only place registrations change, and so the one that drops the
         # dispatcher (and with it the cache of which routes match what).
         self._routes.extend(routes)
+        self._error_observers.extend(error_observers)
         self._observers.extend(observers)
         self._dispatcher = None
 

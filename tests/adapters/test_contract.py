@@ -18,6 +18,7 @@ from tests.conftest import Clock, event_body, signed
 from tests.vectors import SAMPLE_BODY, SECRET
 from wrenn_webhooks import CapsulePause, MemoryIdempotencyStore, WebhookReceiver
 from wrenn_webhooks.errors import StoreError
+from wrenn_webhooks.observe import DeliveryReport, HandlerReport, Observer
 
 ADAPTERS = sorted(
     path.stem.removesuffix("_client") for path in Path(__file__).parent.glob("*_client.py")
@@ -169,3 +170,62 @@ def test_an_unavailable_store_is_503(adapter: ClientFactory, clock: Clock) -> No
         answer = client.request("POST", *signed(SAMPLE_BODY, clock))
     assert (answer.status, answer.headers["retry-after"]) == (503, "10")
     assert "10.0.0.7" not in str(answer.body)
+
+
+class Recorder(Observer):
+    """Every report the receiver gives, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def delivery_started(self, size: int | None) -> None:
+        self.seen.append(("started", size))
+
+    def delivery_finished(self, report: DeliveryReport) -> None:
+        self.seen.append(("finished", report))
+
+    def handler_finished(self, report: HandlerReport) -> None:
+        self.seen.append(("handler", report))
+
+
+def test_every_answer_is_observed_once(
+    receiver: WebhookReceiver, adapter: ClientFactory, clock: Clock
+) -> None:
+    """Each request the adapter answers for the receiver: one start, one finish, its status."""
+    recorder = receiver.add_observer(Recorder())
+    receiver.on(CapsulePause)(lambda event: None)
+    body, headers = signed(SAMPLE_BODY, clock)
+    with adapter(receiver) as client:
+        answers = [
+            client.request("POST", body, headers),
+            client.request("POST", body, headers),  # a duplicate
+            client.request("POST", body, {**headers, "X-Wrenn-Signature": "sha256=" + "0" * 64}),
+            client.request("POST", *signed(b" " * 5000, clock)),
+            client.request("POST", *signed(b"{}", clock)),
+        ]
+    statuses = [answer.status for answer in answers]
+    assert statuses == [200, 200, 401, 413, 400]
+    finished = [report for kind, report in recorder.seen if kind == "finished"]
+    assert [report.status for report in finished] == statuses
+    assert [kind for kind, _ in recorder.seen] == [
+        "started",
+        "handler",
+        "finished",  # fmt: skip
+        "started",
+        "finished",
+        "started",
+        "finished",
+        "started",
+        "finished",
+        "started",
+        "finished",
+    ]
+    handled, duplicate, refused = finished[:3]
+    assert (handled.event_type, handled.outcome, handled.duplicate) == (
+        "capsule.pause",
+        "error",
+        False,
+    )
+    assert duplicate.duplicate and handled.delivery_id == headers["X-Wrenn-Delivery"]
+    assert refused.response.delivery is None and refused.event_type is None
+    assert all(report.duration >= 0 for report in finished)

@@ -1,0 +1,180 @@
+"""Watching the receiver: ``Observer``, and the reports it is given.
+
+One hook for everything that watches deliveries: the log line, the Flask
+signals, metrics and tracing all sit on it. Register an observer with
+``receiver.add_observer(observer)``; it is told
+
+- ``delivery_started(size)`` when a request reaches the receiver (``size``:
+  the body's length, ``None`` when the adapter refused it unread),
+- ``delivery_finished(report)`` once its answer is decided, with a
+  ``DeliveryReport`` (status, event type, outcome, duplicate, duration),
+- ``handler_started(name, event, delivery)`` and ``handler_finished(report)``
+  around each handler run, wherever it runs: in the request, in an inbox
+  worker, on a retry; the ``HandlerReport`` has the duration and the error.
+
+Every method does nothing unless overridden. An observer's exception is
+logged and otherwise ignored: it never changes an answer, and the other
+observers still hear of it. Observers are called in the order they were
+added, on the thread (or event loop task) that handles the delivery, so
+context variables set in a ``*_started`` method are still set in its
+``*_finished`` method and in the handler in between.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._text import printable
+from .events import Event
+
+if TYPE_CHECKING:
+    from .receiver import Response
+    from .signature import Delivery
+
+__all__ = ["DeliveryReport", "HandlerReport", "Observer"]
+
+logger = logging.getLogger("wrenn_webhooks")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What one request to the receiver came to.
+
+    Attributes:
+        status: The HTTP status answered.
+        event_type: The event's type (``"capsule.pause"``) once the body
+            parsed: a known type's name, or, for a type this SDK does not
+            know, the name sent (text from the request: bound any use of it
+            by ``known_type``). ``None`` when the request was refused first.
+        known_type: ``event_type`` is one of the types this SDK knows.
+        outcome: ``"success"``, ``"error"`` or ``None``.
+        duplicate: A redelivery of an event handled or stored already.
+        queued: Stored in the inbox for a worker (202).
+        duration: Seconds from the request reaching the receiver to its answer.
+        delivery_id: The ``X-Wrenn-Delivery`` of this attempt. Verified when
+            ``response.delivery`` is set; for a request refused before its
+            signature was checked, the header as sent if well formed (it names
+            the attempt in Wrenn's log, and proves nothing).
+        response: The answer itself: its body, headers, event, delivery and error.
+    """
+
+    status: int
+    event_type: str | None
+    known_type: bool
+    outcome: str | None
+    duplicate: bool
+    queued: bool
+    duration: float
+    delivery_id: str | None
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerReport:
+    """One run of one handler.
+
+    Attributes:
+        name: The handler's name (``module.qualname``), as in ``Route.name``.
+        event: The event it was given.
+        delivery: The delivery it came with.
+        duration: Seconds the handler ran (awaited, for an ``async`` handler).
+        error: The exception it raised, or ``None`` when it completed.
+    """
+
+    name: str
+    event: Event
+    delivery: Delivery
+    duration: float
+    error: BaseException | None
+
+
+class Observer:
+    """Base class of the receiver's observers: override the methods you need.
+
+    See the module's documentation for when each is called.
+    """
+
+    def delivery_started(self, size: int | None) -> None:
+        """A request reached the receiver; ``size`` is its body's length in bytes."""
+
+    def delivery_finished(self, report: DeliveryReport) -> None:
+        """The request's answer is decided (it is about to be sent)."""
+
+    def handler_started(self, name: str, event: Event, delivery: Delivery) -> None:
+        """Handler ``name`` is about to run for ``event``."""
+
+    def handler_finished(self, report: HandlerReport) -> None:
+        """A handler completed or raised."""
+
+
+class LogObserver(Observer):
+    """The receiver's one log line a delivery, on the ``wrenn_webhooks`` logger.
+
+    Added to every receiver first. INFO for answers below 400, WARNING above;
+    text from the request (an unknown type, the error) is escaped.
+    """
+
+    def delivery_finished(self, report: DeliveryReport) -> None:
+        """Write ``wrenn delivery <id> event=... outcome=... status=... handlers=...``."""
+        response = report.response
+        level = logging.INFO if report.status < 400 else logging.WARNING
+        if not logger.isEnabledFor(level):
+            return
+        kind: object = report.event_type or "-"
+        event = response.event
+        if event is not None:
+            if not report.known_type:
+                kind = printable(event.event)
+            elif event.sent_as != event.event:  # bridged from a 0.1.5 name: show both
+                kind = f"{event.event} sent_as={event.sent_as}"
+        error = response.error
+        logger.log(
+            level,
+            "wrenn delivery %s event=%s outcome=%s status=%d handlers=%s duration=%.1fms%s",
+            report.delivery_id or "-",
+            kind,
+            printable(report.outcome) if report.outcome else "-",
+            report.status,
+            response.body.get("handled", "-"),
+            report.duration * 1000,
+            f" error={printable(error, 1000)} see=troubleshooting#{error.troubleshooting}"
+            if error
+            else "",
+        )
+
+
+class Hooks:
+    """The methods a list of observers overrides, hook by hook, in order.
+
+    A hook no observer overrides is an empty tuple, so an unwatched receiver
+    pays one ``if`` a delivery, not a call to each no-op method.
+    """
+
+    __slots__ = ("delivery_finished", "delivery_started", "handler_finished", "handler_started")
+
+    def __init__(self, observers: Sequence[Observer] = ()) -> None:
+        self.delivery_started = _overridden(observers, "delivery_started")
+        self.delivery_finished = _overridden(observers, "delivery_finished")
+        self.handler_started = _overridden(observers, "handler_started")
+        self.handler_finished = _overridden(observers, "handler_finished")
+
+
+def call(hooks: Sequence[Callable[..., object]], *args: object) -> None:
+    """Call every hook with ``args``; log, and go past, any that raises."""
+    for hook in hooks:
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("observer %r failed", hook)
+
+
+def _overridden(observers: Sequence[Observer], name: str) -> tuple[Callable[..., object], ...]:
+    base = getattr(Observer, name)
+    return tuple(
+        getattr(observer, name)
+        for observer in observers
+        if getattr(type(observer), name, base) is not base
+    )
