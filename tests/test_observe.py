@@ -154,7 +154,7 @@ def test_the_log_line_is_the_first_observer_and_observers_are_added_once(
 
 
 def test_an_unwatched_receiver_calls_only_the_log_line(receiver: WebhookReceiver) -> None:
-    hooks = receiver.dispatcher.hooks
+    hooks = receiver.hooks
     assert (hooks.delivery_started, hooks.handler_started, hooks.handler_finished) == ((), (), ())
     assert len(hooks.delivery_finished) == 1
 

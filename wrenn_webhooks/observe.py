@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._text import printable
-from .events import Event
+from .events import KNOWN_EVENT_NAMES, Event
 
 if TYPE_CHECKING:
     from .receiver import Response
@@ -39,40 +39,73 @@ __all__ = ["DeliveryReport", "HandlerReport", "Observer"]
 logger = logging.getLogger("wrenn_webhooks")
 
 
-@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What one request to the receiver came to.
 
+    Made for every request, so it holds only the answer, the duration and
+    the delivery id; the rest is read from the answer when asked for.
+
     Attributes:
-        status: The HTTP status answered.
-        event_type: The event's type (``"capsule.pause"``) once the body
-            parsed: a known type's name, or, for a type this SDK does not
-            know, the name sent (text from the request: bound any use of it
-            by ``known_type``). ``None`` when the request was refused first.
-        known_type: ``event_type`` is one of the types this SDK knows.
-        outcome: ``"success"``, ``"error"`` or ``None``.
-        duplicate: A redelivery of an event handled or stored already.
-        queued: Stored in the inbox for a worker (202).
+        response: The answer itself: its body, headers, event, delivery and error.
         duration: Seconds from the request reaching the receiver to its answer.
         delivery_id: The ``X-Wrenn-Delivery`` of this attempt. Verified when
             ``response.delivery`` is set; for a request refused before its
             signature was checked, the header as sent if well formed (it names
             the attempt in Wrenn's log, and proves nothing).
-        response: The answer itself: its body, headers, event, delivery and error.
     """
 
-    status: int
-    event_type: str | None
-    known_type: bool
-    outcome: str | None
-    duplicate: bool
-    queued: bool
-    duration: float
-    delivery_id: str | None
-    response: Response
+    __slots__ = ("delivery_id", "duration", "response")
+
+    def __init__(self, response: Response, duration: float, delivery_id: str | None) -> None:
+        self.response = response
+        self.duration = duration
+        self.delivery_id = delivery_id
+
+    def __repr__(self) -> str:
+        return (
+            f"<DeliveryReport {self.status} event={self.event_type} "
+            f"delivery={self.delivery_id} {self.duration * 1000:.1f}ms>"
+        )
+
+    @property
+    def status(self) -> int:
+        """The HTTP status answered."""
+        return self.response.status_code
+
+    @property
+    def event_type(self) -> str | None:
+        """The event's type (``"capsule.pause"``) once the body parsed; else ``None``.
+
+        A known type's name, or, for a type this SDK does not know, the name
+        sent: text from the request, so bound any use of it by ``known_type``.
+        """
+        event = self.response.event
+        return None if event is None else str(event.event)
+
+    @property
+    def known_type(self) -> bool:
+        """``event_type`` is one of the types this SDK knows."""
+        event = self.response.event
+        return event is not None and event.event in KNOWN_EVENT_NAMES
+
+    @property
+    def outcome(self) -> str | None:
+        """``"success"``, ``"error"``, or ``None`` (no outcome, or not parsed)."""
+        event = self.response.event
+        return None if event is None or event.outcome is None else str(event.outcome)
+
+    @property
+    def duplicate(self) -> bool:
+        """A redelivery of an event handled or stored already."""
+        return "duplicate" in self.response.body
+
+    @property
+    def queued(self) -> bool:
+        """Stored in the inbox for a worker (202)."""
+        return "queued" in self.response.body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HandlerReport:
     """One run of one handler.
 
@@ -120,24 +153,31 @@ class LogObserver(Observer):
     def delivery_finished(self, report: DeliveryReport) -> None:
         """Write ``wrenn delivery <id> event=... outcome=... status=... handlers=...``."""
         response = report.response
-        level = logging.INFO if report.status < 400 else logging.WARNING
+        status = response.status_code
+        level = logging.INFO if status < 400 else logging.WARNING
         if not logger.isEnabledFor(level):
             return
-        kind: object = report.event_type or "-"
+        kind: object = "-"
+        outcome: object = None
         event = response.event
         if event is not None:
-            if not report.known_type:
-                kind = printable(event.event)
-            elif event.sent_as != event.event:  # bridged from a 0.1.5 name: show both
-                kind = f"{event.event} sent_as={event.sent_as}"
+            # Typed classes hold an EventType and outcomes an Outcome: only
+            # unknown strings are text from the body, and only those are escaped.
+            kind, outcome = event.event, event.outcome
+            if kind not in KNOWN_EVENT_NAMES:
+                kind = printable(kind)
+            elif event.sent_as != kind:  # bridged from a 0.1.5 name: show both
+                kind = f"{kind} sent_as={event.sent_as}"
+            if type(outcome) is str:
+                outcome = printable(outcome)
         error = response.error
         logger.log(
             level,
             "wrenn delivery %s event=%s outcome=%s status=%d handlers=%s duration=%.1fms%s",
             report.delivery_id or "-",
             kind,
-            printable(report.outcome) if report.outcome else "-",
-            report.status,
+            outcome or "-",
+            status,
             response.body.get("handled", "-"),
             report.duration * 1000,
             f" error={printable(error, 1000)} see=troubleshooting#{error.troubleshooting}"

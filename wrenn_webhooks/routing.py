@@ -285,6 +285,8 @@ class Router:
         self._routes: list[Route] = []
         self._error_observers: list[ErrorObserver] = []
         self._observers: list[Observer] = []
+        self.hooks = Hooks()
+        """The observers' methods, hook by hook (see ``wrenn_webhooks.observe``)."""
         self._dispatcher: Dispatcher | None = None
         self._sealed_by = ""
 
@@ -299,7 +301,7 @@ class Router:
         dispatcher = self._dispatcher
         if dispatcher is None:
             dispatcher = self._dispatcher = Dispatcher(
-                self._routes, self._error_observers, Hooks(self._observers)
+                self._routes, self._error_observers, self.hooks
             )
         return dispatcher
 
@@ -401,7 +403,9 @@ class Router:
         # dispatcher (and with it the cache of which routes match what).
         self._routes.extend(routes)
         self._error_observers.extend(error_observers)
-        self._observers.extend(observers)
+        if observers:
+            self._observers.extend(observers)
+            self.hooks = Hooks(self._observers)
         self._dispatcher = None
 
     def _check_open(self) -> None:
