@@ -50,7 +50,9 @@ class Running:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
             self.server.output += output
-            pytest.fail(f"{self.name} exited with {process.returncode}:\n{self.server.output[-6000:]}")
+            pytest.fail(
+                f"{self.name} exited with {process.returncode}:\n{self.server.output[-6000:]}"
+            )
 
 
 def _command(name: str, port: int) -> tuple[list[str], dict[str, str]]:

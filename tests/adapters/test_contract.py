@@ -210,7 +210,7 @@ def test_every_answer_is_observed_once(
     assert [kind for kind, _ in recorder.seen] == [
         "started",
         "handler",
-        "finished",  # fmt: skip
+        "finished",
         "started",
         "finished",
         "started",
