@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit test-slow test-pythons dist fuzz docs docs-serve clean bench
+.PHONY: run test lint typecheck unit test-slow test-pythons dist fuzz docs docs-serve clean bench \
+	screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,13 +60,20 @@ fuzz: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
+## make screenshots: refresh docs/images/console-*.png, the inbox console with sample
+## events, in headless Chromium (apt-get install chromium chromium-driver)
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py docs/images
+
 ## make docs-serve: preview the documentation on http://127.0.0.1:8001
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
-## make bench: core, HTTP and inbox (gunicorn + wrk), memory; JSON in benchmarks/results/.
+## make bench: core, HTTP and inbox (gunicorn + wrk), memory, observers; JSON in
+## benchmarks/results/.
 ## Not part of make test. Shorter: make bench BENCH_HTTP_ARGS="--rounds 1 --duration 2"
-## (also BENCH_CORE_ARGS, BENCH_ASGI_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS);
+## (also BENCH_CORE_ARGS, BENCH_ASGI_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS,
+## BENCH_OBSERVE_ARGS);
 ## python -m benchmarks.report renders the JSON. As root, it installs wrk and redis-server
 ## when missing; without redis-server the inbox benchmark skips its Redis rows, saying so.
 bench: $(STAMP)
@@ -84,6 +92,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_asgi --json $(BENCH_ASGI_ARGS)
 	$(BIN)/python -m benchmarks.bench_inbox $(BENCH_INBOX_ARGS)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)
+	$(BIN)/python -m benchmarks.bench_observe $(BENCH_OBSERVE_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-3.* build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

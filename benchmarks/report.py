@@ -211,6 +211,35 @@ def _inbox(report: dict[str, Any]) -> str:
     )
 
 
+def _observe(report: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["case"],
+            f"{row['best_us']:.2f}",
+            f"{row['median_us']:.2f}",
+            f"{row['p25_us']:.2f}{TO}{row['p75_us']:.2f}",
+            f"{row['overhead_us']:+.2f}",
+        )
+        for row in report["results"]
+    ]
+    shares = [
+        (row["case"], row["reference"], f"{row['request_us']:.1f}", f"{row['share']:.1%}")
+        for row in report["overheads"]
+    ]
+    intro = (
+        f"In process, `handle()` with one plain handler and the in-memory store, "
+        f"{report['rounds']} rounds x {report['per_round']:,} distinct "
+        f"{report['body_bytes']}-byte deliveries per case, interleaved; machine: "
+        f"{report['machine']}. Overhead: the best round's µs above the receiver without "
+        "observers. One request's time: a server's processes over its requests per second "
+        "in the HTTP results (SDK, in-memory store). Target for `Metrics`: at most "
+        f"{report['target_share']:.0%} of a request."
+    )
+    cases = table(["Case", "Best µs", "Median µs", f"p25{TO}p75 µs", "Overhead µs"], rows, "lrrrr")
+    against = table(["Case", "HTTP request of", "Request µs", "Overhead share"], shares, "llrr")
+    return f"{intro}\n\n{cases}\n\n{against}"
+
+
 def _generic(report: dict[str, Any]) -> str:
     results = report.get("results")
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
@@ -229,12 +258,14 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "http": _http,
     "inbox": _inbox,
     "memory": _memory,
+    "observe": _observe,
 }
 TITLES = {
     "core": "Core: `handle()` against the floor and peers",
     "http": "HTTP: the example receiver under gunicorn against a bare Flask view",
     "inbox": "Inbox: durable accepts under gunicorn, and the workers' drain rate",
     "memory": "Memory: RSS over distinct deliveries",
+    "observe": "Observers: what metrics and tracing cost a delivery",
 }
 
 

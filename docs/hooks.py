@@ -308,7 +308,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "status-table": status_table,
     "hostile-table": hostile_table,
     "cli-reference": cli_reference,
-    "bench-results": lambda: _results("core", "http", "asgi", "inbox", "memory"),
+    "bench-results": lambda: _results("core", "http", "asgi", "inbox", "memory", "observe"),
     "load-results": load_results,
 }
 

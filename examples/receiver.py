@@ -13,6 +13,10 @@ Configuration, from the environment:
   replaces; deliveries signed with either are accepted. Unset (or empty) otherwise.
 - ``WRENN_WEBHOOK_STORE``: ``sqlite:///wrenn-idempotency.db`` to share
   deduplication between worker processes (see ``examples/gunicorn.conf.py``).
+- ``WRENN_INBOX_DB``: a file such as ``dev-inbox.db`` to store events in a durable
+  inbox and answer 202 (run ``wrenn-webhooks worker examples.receiver:receiver`` to
+  handle them). With ``--dev`` a worker runs in the process too, and the inbox console
+  is served on ``/inbox/`` to requests from 127.0.0.1.
 - ``HOST``, ``PORT``: where ``python -m examples.receiver`` listens.
 """
 
@@ -21,11 +25,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 import threading
 from collections.abc import Sequence
 
-from flask import Flask
+from flask import Flask, Request
 
 from wrenn_webhooks import (
     CapsuleCreate,
@@ -43,7 +48,8 @@ from wrenn_webhooks import (
     VolumeDelete,
     WebhookReceiver,
 )
-from wrenn_webhooks.flask import blueprint
+from wrenn_webhooks.flask import blueprint, console
+from wrenn_webhooks.inbox import SQLiteInbox, Worker
 from wrenn_webhooks.stores import store_from_url
 
 # For `make run` only: Wrenn generates a secret like this per channel. It is public
@@ -97,10 +103,13 @@ except RuntimeError as error:
         sys.exit(str(error))  # one line, no traceback
     raise  # a RuntimeError, not SystemExit: gunicorn stops instead of respawning workers
 STORE = os.environ.get("WRENN_WEBHOOK_STORE")
+INBOX = SQLiteInbox(os.environ["WRENN_INBOX_DB"]) if os.environ.get("WRENN_INBOX_DB") else None
 
 log = logging.getLogger("examples.receiver")
 
-receiver = WebhookReceiver(SECRETS, idempotency=store_from_url(STORE) if STORE else None)
+receiver = WebhookReceiver(
+    SECRETS, idempotency=store_from_url(STORE) if STORE else None, inbox=INBOX
+)
 
 
 class HostBoard:
@@ -193,10 +202,19 @@ def count_failures(event: Event) -> None:
     log.debug("failure of %s on %s", event.event, event.resource.id)
 
 
+def local_developer(request: Request) -> bool:
+    """The console's ``authorize`` for ``--dev`` only: requests from this machine."""
+    return DEV and request.remote_addr == "127.0.0.1"
+
+
 def create_app() -> Flask:
-    """The Flask app: the webhook route plus a health check."""
+    """The Flask app: the webhook route, a health check, and in development the console."""
     app = Flask(__name__)
     app.register_blueprint(blueprint(receiver), url_prefix="/webhooks/wrenn")
+    if INBOX is not None and DEV:
+        # A key per run: the console's forms are signed with it, and expire with the process.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.register_blueprint(console(INBOX, authorize=local_developer), url_prefix="/inbox")
 
     @app.get("/healthz")
     def healthz() -> dict[str, object]:
@@ -225,6 +243,9 @@ def main() -> None:
         )
     print(f"Wrenn webhook receiver listening on {url}", flush=True)
     print(f"Expecting secret: {shown}", flush=True)
+    if INBOX is not None and DEV:
+        Worker.start_in_background(receiver)
+        print(f"Inbox {INBOX.path}: console on http://{host}:{port}/inbox/", flush=True)
     if dev_secret:
         print(
             f"Try: .venv/bin/wrenn-webhooks send {url} --secret {DEV_SECRET} "

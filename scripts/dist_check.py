@@ -17,7 +17,7 @@ import venv
 import zipfile
 from pathlib import Path
 
-EXTRAS = "redis,asgi,django"
+EXTRAS = "redis,asgi,django,otel,metrics"
 """Every extra, so that the modules needing one import too."""
 
 

@@ -15,7 +15,14 @@ from tests.vectors import SAMPLE_BODY, SECRET
 from wrenn_webhooks import CapsulePause, Delivery, Event, MemoryIdempotencyStore, WebhookReceiver
 from wrenn_webhooks.errors import StoreError
 from wrenn_webhooks.inbox import SQLiteInbox, Worker
-from wrenn_webhooks.observe import DeliveryReport, HandlerReport, LogObserver, Observer
+from wrenn_webhooks.inbox.base import InboxItem
+from wrenn_webhooks.observe import (
+    DeliveryReport,
+    HandlerReport,
+    ItemReport,
+    LogObserver,
+    Observer,
+)
 
 
 class Recorder(Observer):
@@ -200,3 +207,72 @@ def test_context_set_at_the_start_is_seen_by_handlers_and_at_the_finish(
     seen.clear()
     contextvars.copy_context().run(receiver.handle, *signed(event_body(), clock))
     assert seen[-1] == "finish in delivery" and "plain handler in delivery" in seen
+
+
+class ItemRecorder(Observer):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int, Any]] = []
+
+    def carry(self, carrier: dict[str, str]) -> None:
+        carrier["request"] = f"r{len(self.events)}"
+
+    def item_started(self, item: InboxItem) -> None:
+        self.events.append(("started", item.id, item.context))
+
+    def item_finished(self, report: ItemReport) -> None:
+        assert report.duration >= 0
+        self.events.append((report.outcome, report.item.id, dict(report.errors)))
+
+
+class FinishFails(SQLiteInbox):
+    """An inbox that fails to record events done while ``down`` is set."""
+
+    down = False
+
+    def finish(self, item_id: int, *, now: float) -> None:
+        if self.down:
+            raise StoreError("inbox unavailable: disk full")
+        super().finish(item_id, now=now)
+
+
+def test_the_worker_reports_what_each_attempt_came_to(tmp_path: Path, clock: Clock) -> None:
+    inbox = FinishFails(tmp_path / "inbox.db", retry_delays=(10,))
+    receiver = WebhookReceiver(SECRET, inbox=inbox, clock=clock)
+    recorder = receiver.add_observer(ItemRecorder())
+    worker = Worker(receiver, worker_id="w-1")
+
+    @receiver.on("capsule.pause")
+    def first(event: Event) -> None:
+        if event.resource.id == "sb-3":
+            worker.stop()  # the worker stops between two handlers: the event is given back
+
+    @receiver.on("capsule.pause")
+    def second(event: Event) -> None:
+        if event.resource.id == "sb-2":
+            raise RuntimeError("down")
+
+    for n in (1, 2):
+        receiver.handle(*signed(event_body(resource={"id": f"sb-{n}", "type": "sandbox"}), clock))
+    assert worker.run_once() == 2
+    clock.advance(11)
+    assert worker.run_once() == 1
+    error = {f"{__name__}.{second.__qualname__}": "RuntimeError: down"}
+    assert recorder.events == [
+        ("started", 1, {"request": "r0"}),  # what carry() wrote, stored with the event
+        ("done", 1, {}),
+        ("started", 2, {"request": "r0"}),
+        ("retry", 2, error),
+        ("started", 2, {"request": "r0"}),
+        ("dead", 2, error),
+    ]
+    recorder.events.clear()
+    receiver.handle(*signed(event_body(resource={"id": "sb-3", "type": "sandbox"}), clock))
+    assert worker.run_once() == 1
+    assert recorder.events[1:] == [("released", 3, {})]
+
+    recorder.events.clear()
+    inbox.down = True
+    with pytest.raises(StoreError):
+        Worker(receiver, worker_id="w-2").run_once()
+    assert recorder.events[1:] == [("interrupted", 3, {})]
+    inbox.close()

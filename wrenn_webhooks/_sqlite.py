@@ -3,12 +3,18 @@
 One connection per thread, never one inherited across ``fork`` (gunicorn
 ``--preload``), and transactions that take the write lock at once
 (``BEGIN IMMEDIATE``) so that every read-check-write is atomic across processes.
+Transactions that only read (``_transaction(write=False)``) take no write lock: in
+WAL mode they read a snapshot while a writer holds the lock.
 
-A file opened ``read_only`` (for commands that only look) is opened with SQLite's
-``mode=ro``: nothing is created, converted to WAL or migrated, and the database file
-is never written. Reading a file in WAL mode still uses its ``-wal`` and ``-shm``
-files, as every reader does, and creates them if no other connection has: an empty
-``-wal`` and the ``-shm`` index, which hold no data and which the next writer removes.
+A file of an older schema version is migrated in place by the first connection that
+may write (``_migrations``, under the write lock). A file opened ``read_only`` (for
+commands that only look) is opened with SQLite's ``mode=ro``: nothing is created,
+converted to WAL or migrated, and the database file is never written; a file of an
+older version is shown in the current schema by temporary views (``_read_as_current``),
+which live in the connection's memory only. Reading a file in WAL mode still uses its
+``-wal`` and ``-shm`` files, as every reader does, and creates them if no other
+connection has: an empty ``-wal`` and the ``-shm`` index, which hold no data and which
+the next writer removes.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import ConfigurationError, StoreError
 
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 _INHERITED: list[sqlite3.Connection] = []
 """Connections a forked child inherited. Kept and never closed: closing one would run
 SQLite's unlock and checkpoint code against locks that belong to the parent."""
@@ -63,6 +70,12 @@ class SQLiteFile:
     _schema: tuple[str, ...] = ()
     """Statements that create the schema, the last one setting ``user_version``."""
     _schema_version = 1
+    _migrations: Mapping[int, tuple[str, ...]] = {}
+    """For each older version, the statements that take a file to the next version,
+    the last one setting ``user_version``."""
+    _read_as_current: Mapping[int, tuple[str, ...]] = {}
+    """For each older version a read-only connection can read, the statements that show
+    its tables in the current schema (temporary views: nothing is written)."""
     _timeout = 5.0
     """Seconds to wait for another writer."""
     _synchronous = "NORMAL"
@@ -94,11 +107,16 @@ class SQLiteFile:
             handle.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction, with the write lock taken at once (``BEGIN IMMEDIATE``).
+
+        ``write=False`` only reads: a plain (deferred) ``BEGIN`` takes no write lock
+        and, in WAL mode, reads a snapshot without waiting for a writer.
+        """
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connection()
-            conn.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")
             yield conn
             conn.execute("COMMIT")
         except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the file's fault
@@ -128,6 +146,9 @@ class SQLiteFile:
         )
         try:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
+            tables = {name for (name,) in conn.execute(_TABLES)}
+            if version and tables and self._table not in tables:  # another kind's: keep off
+                raise self._holds_no_table()
             if version > self._schema_version:
                 raise ConfigurationError(
                     f"{self._label} {self.path} has schema version {version}, newer than"
@@ -138,22 +159,31 @@ class SQLiteFile:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             if version < self._schema_version:
                 conn.execute("BEGIN IMMEDIATE")
-                # Read again under the lock: another process may have just created it.
-                if conn.execute("PRAGMA user_version").fetchone()[0] < self._schema_version:
-                    for statement in self._schema:
-                        conn.execute(statement)
+                for statement in self._upgrade(conn):
+                    conn.execute(statement)
                 conn.execute("COMMIT")
-            if not conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = ?", (self._table,)
-            ).fetchone():
-                raise ConfigurationError(
-                    f"{self.path} holds no {self._label}: the store and the inbox"
-                    " each need a file of their own"
-                )
+            if (self._table,) not in conn.execute(_TABLES):
+                raise self._holds_no_table()
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _upgrade(self, conn: sqlite3.Connection) -> list[str]:
+        """The statements that create the schema, or migrate it to the current version."""
+        # Read again under the lock: another process may have just created or migrated it.
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version == 0:
+            return list(self._schema)
+        if (self._table,) not in conn.execute(_TABLES):
+            return []  # nothing to migrate: refused once the lock is let go
+        return [s for old in range(version, self._schema_version) for s in self._migrations[old]]
+
+    def _holds_no_table(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"{self.path} holds no {self._label}: the store and the inbox"
+            " each need a file of their own"
+        )
 
     def _open_read_only(self) -> sqlite3.Connection:
         """Open a new read-only connection to a file that must hold this schema already."""
@@ -176,10 +206,14 @@ class SQLiteFile:
                     f" {self._schema_version}: it was written by a newer wrenn-webhooks"
                 )
             if version < self._schema_version:  # migrating is for those that write
-                raise ConfigurationError(
-                    f"{self._label} {self.path} has schema version {version}, older than"
-                    f" {self._schema_version}: open it once to write (a worker does) to migrate it"
-                )
+                if version not in self._read_as_current:
+                    raise ConfigurationError(
+                        f"{self._label} {self.path} has schema version {version}, older than"
+                        f" {self._schema_version}: open it once to write (a worker does)"
+                        " to migrate it"
+                    )
+                for statement in self._read_as_current[version]:
+                    conn.execute(statement)
         except BaseException:
             conn.close()
             raise

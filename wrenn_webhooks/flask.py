@@ -31,6 +31,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
 from . import _headers
+from ._console import console
 from ._settings import config_secrets, options_from_config
 from .errors import ConfigurationError, RequestError
 from .observe import DeliveryReport, Observer
@@ -40,6 +41,7 @@ from .routing import Router
 __all__ = [
     "WrennWebhooks",
     "blueprint",
+    "console",
     "delivery_failed",
     "delivery_handled",
     "delivery_received",

@@ -12,29 +12,40 @@ signals, metrics and tracing all sit on it. Register an observer with
   around each handler run, wherever it runs: in the request, in an inbox
   worker, on a retry; the ``HandlerReport`` has the duration and the error.
 
+With a durable inbox, the request and the handling are apart in time and place:
+
+- ``carry(carrier)`` just before the receiver puts an event in the inbox: what
+  an observer writes in ``carrier`` (text keys and values, such as a W3C
+  ``traceparent``) is stored with the event, as ``InboxItem.context``,
+- ``item_started(item)`` and ``item_finished(report)`` around a worker's
+  handling of one stored event (its handlers' runs are in between), the
+  ``ItemReport`` saying what became of it.
+
 Every method does nothing unless overridden. An observer's exception is
 logged and otherwise ignored: it never changes an answer, and the other
 observers still hear of it. Observers are called in the order they were
 added, on the thread (or event loop task) that handles the delivery, so
 context variables set in a ``*_started`` method are still set in its
-``*_finished`` method and in the handler in between.
+``*_finished`` method and in the handler in between. A receiver builds no
+carrier, and a worker no report, unless an observer overrides the method.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ._text import printable
 from .events import KNOWN_EVENT_NAMES, Event
 
 if TYPE_CHECKING:
+    from .inbox.base import InboxItem
     from .receiver import Response
     from .signature import Delivery
 
-__all__ = ["DeliveryReport", "HandlerReport", "Observer"]
+__all__ = ["DeliveryReport", "HandlerReport", "ItemOutcome", "ItemReport", "Observer"]
 
 logger = logging.getLogger("wrenn_webhooks")
 
@@ -124,6 +135,32 @@ class HandlerReport:
     error: BaseException | None
 
 
+ItemOutcome = Literal["done", "retry", "dead", "released", "interrupted"]
+"""What a worker's attempt at a stored event came to: every handler completed
+(``done``); one failed and the event waits for its next attempt (``retry``) or
+was dead-lettered (``dead``); the worker stopped and gave it back (``released``);
+the inbox failed mid-way, and the event is taken up again once its lease runs
+out (``interrupted``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemReport:
+    """One attempt of an inbox worker at one stored event.
+
+    Attributes:
+        item: The event as the worker claimed it (``item.context``: what the
+            observers carried from the request that stored it).
+        outcome: What the attempt came to (see ``ItemOutcome``).
+        errors: The failed handlers' names and errors, as stored in the inbox.
+        duration: Seconds from ``item_started`` to this report.
+    """
+
+    item: InboxItem
+    outcome: ItemOutcome
+    errors: Mapping[str, str]
+    duration: float
+
+
 class Observer:
     """Base class of the receiver's observers: override the methods you need.
 
@@ -141,6 +178,21 @@ class Observer:
 
     def handler_finished(self, report: HandlerReport) -> None:
         """A handler completed or raised."""
+
+    def carry(self, carrier: dict[str, str]) -> None:
+        """An event is about to go in the inbox: add to ``carrier`` what to store with it.
+
+        Called on the request's thread (or task), between ``delivery_started``
+        and ``delivery_finished``. The inbox stores the carrier with the event,
+        and the worker that handles it passes it on as ``InboxItem.context``.
+        Keys and values must be text; a carrier left empty is not stored.
+        """
+
+    def item_started(self, item: InboxItem) -> None:
+        """A worker is about to handle ``item``; its handlers' runs follow."""
+
+    def item_finished(self, report: ItemReport) -> None:
+        """A worker's attempt at an item ended (see ``ItemReport``)."""
 
 
 class LogObserver(Observer):
@@ -193,13 +245,24 @@ class Hooks:
     pays one ``if`` a delivery, not a call to each no-op method.
     """
 
-    __slots__ = ("delivery_finished", "delivery_started", "handler_finished", "handler_started")
+    __slots__ = (
+        "carry",
+        "delivery_finished",
+        "delivery_started",
+        "handler_finished",
+        "handler_started",
+        "item_finished",
+        "item_started",
+    )
 
     def __init__(self, observers: Sequence[Observer] = ()) -> None:
         self.delivery_started = _overridden(observers, "delivery_started")
         self.delivery_finished = _overridden(observers, "delivery_finished")
         self.handler_started = _overridden(observers, "handler_started")
         self.handler_finished = _overridden(observers, "handler_finished")
+        self.carry = _overridden(observers, "carry")
+        self.item_started = _overridden(observers, "item_started")
+        self.item_finished = _overridden(observers, "item_finished")
 
 
 def call(hooks: Sequence[Callable[..., object]], *args: object) -> None:

@@ -205,7 +205,7 @@ class WebhookReceiver(Router):
         store = self.store
         try:
             if self.inbox is not None:
-                stored = self.inbox.put(key, body, event, delivery, now=now)
+                stored = self.inbox.put(key, body, event, delivery, now=now, **self._carried())
                 return self._logged(started, _queued(stored, event, delivery))
             claim = store.claim(key, now=now, lease=self.lease)
             if claim.state is not ClaimState.NEW:
@@ -250,7 +250,7 @@ class WebhookReceiver(Router):
         try:
             if self.inbox is not None:
                 stored = await asyncio.to_thread(
-                    self.inbox.put, key, body, event, delivery, now=now
+                    self.inbox.put, key, body, event, delivery, now=now, **self._carried()
                 )
                 return self._logged(started, _queued(stored, event, delivery))
             claim = await call(store.claim, key, now=now, lease=self.lease)
@@ -301,6 +301,20 @@ class WebhookReceiver(Router):
         if not routes:
             return self._logged(started, _handled(event, delivery, 0))
         return event, delivery, routes, hashlib.sha256(body).hexdigest(), now
+
+    def _carried(self) -> dict[str, dict[str, str]]:
+        """``put``'s ``context`` keyword, when an observer carries something to the worker.
+
+        Nothing at all otherwise, so that an inbox written before ``context`` existed
+        works on, untouched, as long as no observer carries anything.
+        """
+        hooks = self.dispatcher.hooks.carry
+        if not hooks:
+            return {}
+        carrier: dict[str, str] = {}
+        call(hooks, carrier)
+        context = {k: v for k, v in carrier.items() if isinstance(k, str) and isinstance(v, str)}
+        return {"context": context} if context else {}
 
     async def _store_call(self, method: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Call a store method from the loop: in a thread, unless the store is in memory."""

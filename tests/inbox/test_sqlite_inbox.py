@@ -42,14 +42,14 @@ class TestPut:
 class TestFile:
     def test_schema_version_and_wal(self, inbox: SQLiteInbox) -> None:
         with closing(sqlite3.connect(inbox.path)) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+            assert conn.execute("PRAGMA user_version").fetchone() == (2,)
             assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
     def test_newer_schema_version_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "inbox.db"
         with closing(sqlite3.connect(path)) as conn:
-            conn.execute("PRAGMA user_version = 2")
-        with pytest.raises(ConfigurationError, match="schema version 2"):
+            conn.execute("PRAGMA user_version = 3")
+        with pytest.raises(ConfigurationError, match="schema version 3"):
             SQLiteInbox(path)
 
     def test_an_idempotency_store_file_is_refused(self, tmp_path: Path) -> None:
@@ -102,8 +102,8 @@ class TestFile:
         path = tmp_path / "inbox.db"
         SQLiteInbox(path).close()
         with closing(sqlite3.connect(path)) as conn, conn:
-            conn.execute("PRAGMA user_version = 2")
-        with pytest.raises(ConfigurationError, match="schema version 2"):
+            conn.execute("PRAGMA user_version = 3")
+        with pytest.raises(ConfigurationError, match="schema version 3"):
             SQLiteInbox(path, read_only=True)
 
     def test_shows_its_path_even_when_closed(self, inbox: SQLiteInbox) -> None:

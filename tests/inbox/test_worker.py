@@ -209,7 +209,16 @@ class BrokenInbox:
             raise RuntimeError("a bug")
         raise StoreError("inbox x.db unavailable: disk I/O error")
 
-    def put(self, key: str, body: bytes, event: Event, delivery: Delivery, *, now: float) -> bool:
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        event: Event,
+        delivery: Delivery,
+        *,
+        now: float,
+        context: Mapping[str, str] | None = None,
+    ) -> bool:
         return True
 
     def complete_handler(self, item_id: int, name: str, *, now: float) -> None: ...

@@ -82,7 +82,21 @@ def load_receiver(import_path: str) -> WebhookReceiver:
     default=None,
     help="Run handlers inside this Flask app's context (current_app and g work).",
 )
-def worker(import_path: str, flask_app: str | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics (handler runs, inbox gauges) on this port (the metrics extra).",
+)
+@click.option(
+    "--metrics-addr",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on; 0.0.0.0 for a scraper on another host.",
+)
+def worker(
+    import_path: str, flask_app: str | None, metrics_port: int | None, metrics_addr: str
+) -> None:
     """Handle the stored events of the receiver at IMPORT_PATH until SIGTERM or Ctrl-C.
 
     IMPORT_PATH is module:attribute, such as examples.receiver:receiver; the
@@ -100,6 +114,8 @@ def worker(import_path: str, flask_app: str | None) -> None:
         runner = Worker(receiver, context=context)
     except WrennWebhookError as exc:
         raise click.ClickException(f"{import_path}: {exc}") from None
+    if metrics_port is not None:
+        _serve_metrics(receiver, metrics_port, metrics_addr)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         runner.stop()
@@ -120,6 +136,23 @@ def worker(import_path: str, flask_app: str | None) -> None:
         if callable(close):
             close()
     click.echo(f"wrenn-webhooks worker {runner.worker_id} stopped")
+
+
+def _serve_metrics(receiver: WebhookReceiver, port: int, addr: str) -> None:
+    """Serve the receiver's metrics (a ``Metrics`` it has, or a new one) on ``addr:port``."""
+    try:  # imported here: prometheus_client is an extra, needed by this option only
+        from ..metrics import InboxStats, Metrics, start_http_server
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    found = [o for o in receiver.observers if isinstance(o, Metrics)]
+    inbox = receiver.inbox if isinstance(receiver.inbox, InboxStats) else None
+    metrics = found[0] if found else Metrics(inbox=inbox)
+    receiver.add_observer(metrics)
+    try:
+        start_http_server(metrics, port, addr=addr)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve metrics on {addr}:{port}: {exc}") from None
+    click.echo(f"wrenn-webhooks worker: metrics on http://{addr}:{port}/metrics")
 
 
 # --- inbox ----------------------------------------------------------------------

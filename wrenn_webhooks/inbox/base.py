@@ -54,6 +54,9 @@ class InboxItem:
         lease_owner: The worker holding or last holding its lease, if any.
         lease_until: When the current lease expires; ``None`` if not leased.
         finished_at: When it was done or dead-lettered; else ``None``.
+        context: What the receiver's observers carried from the request that
+            stored it (``Observer.carry``: a W3C ``traceparent``, say); ``None``
+            when none did, or the event was stored by an older version.
     """
 
     id: int
@@ -72,6 +75,7 @@ class InboxItem:
     lease_owner: str | None
     lease_until: float | None
     finished_at: float | None
+    context: Mapping[str, str] | None = None
 
     @property
     def failed(self) -> bool:
@@ -91,7 +95,16 @@ class Inbox(Protocol):
     (the worker died), which counts as a failed attempt.
     """
 
-    def put(self, key: str, body: bytes, event: Event, delivery: Delivery, *, now: float) -> bool:
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        event: Event,
+        delivery: Delivery,
+        *,
+        now: float,
+        context: Mapping[str, str] | None = None,
+    ) -> bool:
         """Store a verified, parsed event, durably, before returning.
 
         The receiver answers 202 right after, and Wrenn never sends the event again.
@@ -102,6 +115,9 @@ class Inbox(Protocol):
             event: The parsed event (for ``event.event`` and ``resource.id``).
             delivery: The verified delivery (id and signing time of this attempt).
             now: The receiver's clock, POSIX seconds.
+            context: Text the observers carry to the worker (``Observer.carry``),
+                stored with the event and given back as ``InboxItem.context``.
+                The receiver passes it only when an observer carries something.
 
         Returns:
             ``False`` if ``key`` is stored already (nothing is stored again).

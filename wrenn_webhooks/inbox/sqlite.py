@@ -34,14 +34,15 @@ __all__ = ["InboxItem", "SQLiteInbox"]
 
 logger = logging.getLogger("wrenn_webhooks.inbox")
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+"""1: the first; 2: ``context`` (what the observers carry from the request to the worker)."""
 _SCHEMA = (
     "CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,"
     " body BLOB NOT NULL, event_type TEXT NOT NULL, resource_id TEXT NOT NULL,"
     " delivery_id TEXT, signed_at REAL NOT NULL, received_at REAL NOT NULL,"
     " status TEXT NOT NULL, attempts INTEGER NOT NULL, completed TEXT NOT NULL,"
     " last_errors TEXT NOT NULL, next_attempt_at REAL NOT NULL, lease_owner TEXT,"
-    " lease_until REAL NOT NULL, finished_at REAL)",
+    " lease_until REAL NOT NULL, finished_at REAL, context TEXT)",
     # Claims walk pending rows oldest first and stop at the batch: O(batch), not O(backlog).
     "CREATE INDEX inbox_pending ON inbox (id) WHERE status = 'pending'",
     # Expired leases (a worker died) are found among the leased rows only.
@@ -67,7 +68,18 @@ _NAMES = (
     "lease_owner",
     "lease_until",
     "finished_at",
+    "context",
 )
+_MIGRATIONS = {
+    # A column added with no default: a file's rows stay as written, their context NULL.
+    1: ("ALTER TABLE inbox ADD COLUMN context TEXT", "PRAGMA user_version = 2"),
+}
+_V1 = ", ".join(_NAMES[:-1])
+_READ_AS_CURRENT = {
+    # A version 1 file opened read-only, shown as version 2: in the connection's memory
+    # (a temporary view, searched before the file's table), never in the file.
+    1: (f"CREATE TEMP VIEW inbox AS SELECT {_V1}, NULL AS context FROM main.inbox",),
+}
 
 
 def _raw(column: str) -> str:
@@ -112,12 +124,15 @@ _IN_ORDER = (
     " AND e.resource_id = inbox.resource_id AND e.id < inbox.id)"
 )
 _LIST_FILTERS = {
-    None: "",
-    "pending": "WHERE status = 'pending'",
-    "failed": "WHERE status = 'pending' AND attempts > 0",
-    "dead": "WHERE status = 'dead'",
-    "done": "WHERE status = 'done'",
+    None: "1",
+    "pending": "status = 'pending'",
+    "failed": "status = 'pending' AND attempts > 0",
+    "dead": "status = 'dead'",
+    "done": "status = 'done'",
 }
+ACTIVITY_SKEW = 300.0
+"""Seconds the receivers' clocks may disagree by, for ``activity``: it walks back from
+the newest event to the first received this long before the minutes it counts."""
 _SYNCHRONOUS = ("NORMAL", "FULL")
 _BUSY_TIMEOUT = 5.0
 """Seconds to wait for another writer; well inside Wrenn's 10 s request timeout."""
@@ -193,6 +208,17 @@ class _Reader:
         errors = self._json("last_errors", dict, "a JSON object of errors")
         return dict(errors or {})
 
+    def context(self) -> dict[str, str] | None:
+        """What the observers carried; unreadable, it is dropped (telemetry, not the event)."""
+        value = self.values["context"]
+        try:
+            carried = json.loads(value) if isinstance(value, bytes) else None
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(carried, dict):
+            return None
+        return {k: v for k, v in carried.items() if isinstance(v, str)} or None
+
     def _json(self, name: str, kind: type[Any], expected: str) -> Any:
         text = self.text(name)
         if text is None:
@@ -246,6 +272,7 @@ def _read(row: Sequence[Any]) -> tuple[InboxItem, str | None]:
         lease_owner=field.text("lease_owner", nullable=True),
         lease_until=lease_until if lease_until is not None and lease_until > 0 else None,
         finished_at=field.time("finished_at", nullable=True),
+        context=field.context(),
     )
     if not field.problems:
         return item, None
@@ -271,10 +298,18 @@ class SQLiteInbox(SQLiteFile):
     and kept until an operator retries or purges it. Done events are purged
     ``retention`` seconds after they finish, by the workers, now and then.
 
+    A file written by an older version of this package is migrated in place when
+    it is opened (not ``read_only``); older versions cannot open it after that.
+
     A stored event that cannot be read back (a damaged row: a field of the wrong
     type, text that is not UTF-8) is dead-lettered by the ``claim`` that meets it,
     with the reason under ``"(inbox)"`` in its ``last_errors``; the other events go
-    on. ``list`` and ``get`` show such a row with that reason, and never fail on it.
+    on. ``list`` and ``get`` show such a row with that reason, and never fail on it;
+    they never write it either (only a worker's ``claim`` dead-letters it).
+
+    ``stats``, ``list``, ``get`` and ``activity`` only read: each is one deferred
+    transaction that takes no write lock, so dashboards, consoles and metric scrapes
+    never wait for, or hold up, the receivers and workers writing the file.
 
     Args:
         path: The database file. Its directory must exist; the file is created if needed.
@@ -291,8 +326,8 @@ class SQLiteInbox(SQLiteFile):
         read_only: Only look (``stats``, ``list``, ``get``), as the ``inbox stats``,
             ``list`` and ``show`` commands do. The file is opened with SQLite's
             ``mode=ro``: it must exist and hold an inbox, and is never created,
-            switched to WAL, migrated or written. The other methods raise
-            ``StoreError``.
+            switched to WAL, migrated or written (a file of an older version is
+            read as it is). The other methods raise ``StoreError``.
 
     Raises:
         ConfigurationError: Bad arguments, a missing directory, or a file written by
@@ -305,6 +340,8 @@ class SQLiteInbox(SQLiteFile):
     _table = "inbox"
     _schema = _SCHEMA
     _schema_version = _SCHEMA_VERSION
+    _migrations = _MIGRATIONS
+    _read_as_current = _READ_AS_CURRENT
     _timeout = _BUSY_TIMEOUT
 
     def __init__(
@@ -338,14 +375,23 @@ class SQLiteInbox(SQLiteFile):
 
     # --- the receiver's side -----------------------------------------------------
 
-    def put(self, key: str, body: bytes, event: Event, delivery: Delivery, *, now: float) -> bool:
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        event: Event,
+        delivery: Delivery,
+        *,
+        now: float,
+        context: Mapping[str, str] | None = None,
+    ) -> bool:
         """Store a verified event, committed before returning; ``False`` if ``key`` is stored."""
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO inbox (key, body, event_type, resource_id, delivery_id,"
                 " signed_at, received_at, status, attempts, completed, last_errors,"
-                " next_attempt_at, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0,"
-                " '[]', '{}', ?, 0)",
+                " next_attempt_at, lease_until, context) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                " 'pending', 0, '[]', '{}', ?, 0, ?)",
                 (
                     key,
                     body,
@@ -355,6 +401,7 @@ class SQLiteInbox(SQLiteFile):
                     delivery.timestamp.timestamp(),
                     now,
                     now,
+                    json.dumps(dict(context)) if context else None,
                 ),
             )
             return cursor.rowcount == 1
@@ -475,7 +522,7 @@ class SQLiteInbox(SQLiteFile):
             ``None`` when nothing is pending. ``now`` defaults to the current time.
         """
         now = time.time() if now is None else now
-        with self._transaction() as conn:
+        with self._transaction(write=False) as conn:
             counts = dict.fromkeys(("pending", "done", "dead"), 0)
             failed = in_flight = 0
             oldest: float | None = None
@@ -502,22 +549,79 @@ class SQLiteInbox(SQLiteFile):
         status: Literal["pending", "failed", "dead", "done"] | None = None,
         *,
         limit: int = 100,
+        offset: int = 0,
+        event_type: str | None = None,
+        resource_id: str | None = None,
     ) -> builtins.list[InboxItem]:
-        """The first ``limit`` items, oldest first; ``"failed"`` means pending after a failure."""
+        """The first ``limit`` items, oldest first; ``"failed"`` means pending after a failure.
+
+        Args:
+            status: Only the items in this state; ``None`` for all.
+            limit: At most this many.
+            offset: Skip this many first (the next page starts at ``offset + limit``).
+            event_type: Only the items of this ``event``, such as ``"capsule.pause"``.
+            resource_id: Only the items of this ``resource.id``.
+        """
         if status not in _LIST_FILTERS:
             raise ConfigurationError(f"no such status {status!r}")
-        with self._transaction() as conn:
+        where, values = [_LIST_FILTERS[status]], []
+        for column, value in (("event_type", event_type), ("resource_id", resource_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                values.append(value)
+        with self._transaction(write=False) as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM inbox {_LIST_FILTERS[status]} ORDER BY id LIMIT ?",
-                (limit,),
+                f"SELECT {_COLUMNS} FROM inbox WHERE {' AND '.join(where)}"
+                " ORDER BY id LIMIT ? OFFSET ?",
+                (*values, limit, max(0, offset)),
             )
             return [_shown(*_read(row)) for row in rows]
 
     def get(self, item_id: int) -> InboxItem | None:
-        """One item, or ``None`` if there is no such item (or it was purged)."""
-        with self._transaction() as conn:
+        """One item, or ``None`` if there is no such item (or it was purged).
+
+        A damaged row comes with its damage under ``"(inbox)"`` in ``last_errors``,
+        and stays as it is: only a worker's ``claim`` dead-letters it.
+        """
+        with self._transaction(write=False) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM inbox WHERE id = ?", (item_id,)).fetchone()
             return None if row is None else _shown(*_read(row))
+
+    def activity(
+        self, *, now: float | None = None, minutes: int = 60
+    ) -> dict[str, builtins.list[int]]:
+        """Events received and events done in each of the last ``minutes`` minutes.
+
+        Minutes run on the clock, oldest first; the last is the current one, so far.
+        Arrivals are counted walking back from the newest event to the first received
+        ``ACTIVITY_SKEW`` before the first minute, so the receivers' clocks must agree
+        within that. ``now`` defaults to the current time.
+
+        Returns:
+            ``{"received": [...], "done": [...]}``, ``minutes`` counts each.
+        """
+        if minutes < 1:
+            raise ConfigurationError("minutes must be at least 1")
+        now = time.time() if now is None else now
+        start = (math.floor(now / 60) - minutes + 1) * 60.0
+        end = start + minutes * 60
+        received, done = [0] * minutes, [0] * minutes
+        with self._transaction(write=False) as conn:
+            for (at,) in conn.execute(
+                "SELECT CASE WHEN typeof(received_at) IN ('integer', 'real') THEN received_at END"
+                " FROM inbox ORDER BY id DESC"
+            ):
+                if at is not None and at < start - ACTIVITY_SKEW:
+                    break
+                if at is not None and start <= at < end:
+                    received[int((at - start) // 60)] += 1
+            for minute, count in conn.execute(
+                "SELECT CAST((finished_at - ?) / 60 AS INTEGER), count(*) FROM inbox"
+                " WHERE status = 'done' AND finished_at >= ? AND finished_at < ? GROUP BY 1",
+                (start, start, end),
+            ):
+                done[minute] += count
+        return {"received": received, "done": done}
 
     def retry(self, item_id: int) -> bool:
         """Make a pending or dead item due at once.

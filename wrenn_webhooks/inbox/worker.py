@@ -7,14 +7,16 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._text import printable
 from ..errors import ConfigurationError, StoreError, WrennWebhookError
 from ..events import parse_body
+from ..observe import ItemOutcome, ItemReport, call
 from ..signature import Delivery
 from .base import Inbox, InboxItem
 
@@ -158,13 +160,28 @@ class Worker:
             self._thread.join(timeout)
 
     def _handle(self, item: InboxItem) -> None:
+        """Attempt ``item``, between the observers' ``item_started`` and ``item_finished``."""
+        hooks = self.receiver.dispatcher.hooks
+        if hooks.item_started:
+            call(hooks.item_started, item)
+        started = time.perf_counter()
+        outcome: ItemOutcome = "interrupted"  # what it is if an inbox error escapes
+        errors: dict[str, str] = {}
+        try:
+            outcome, errors = self._attempt(item)
+        finally:
+            if hooks.item_finished:
+                duration = time.perf_counter() - started
+                call(hooks.item_finished, ItemReport(item, outcome, errors, duration))
+
+    def _attempt(self, item: InboxItem) -> tuple[ItemOutcome, dict[str, str]]:
+        """Run the item's handlers and record the result in the inbox; say what it came to."""
         try:
             event = parse_body(item.body, bridge_older_names=self.receiver.bridge_older_names)
         except WrennWebhookError as exc:  # e.g. stored by a newer version, then downgraded
             logger.error("inbox item %d no longer parses; dead-lettered: %s", item.id, exc)
-            message = _short(f"the stored body no longer parses as an event: {exc}")
-            self._fail(item.id, {"parse_event": message}, final=True)
-            return
+            errors = {"parse_event": _short(f"the stored body no longer parses as an event: {exc}")}
+            return self._fail(item.id, errors, final=True), errors
         delivery = Delivery(
             item.delivery_id,
             datetime.fromtimestamp(item.signed_at, timezone.utc),
@@ -190,18 +207,21 @@ class Worker:
         )
         if result.failures:
             errors = {name: _short(f"{type(exc).__name__}: {exc}") for name, exc in result.failures}
-            self._fail(item.id, errors)
-        elif result.stopped:  # completed handlers are recorded; the others run later
+            return self._fail(item.id, errors), errors
+        if result.stopped:  # completed handlers are recorded; the others run later
             self.inbox.release(item.id)
-        else:
-            self.inbox.finish(item.id, now=self.clock())
+            return "released", {}
+        self.inbox.finish(item.id, now=self.clock())
+        return "done", {}
 
-    def _fail(self, item_id: int, errors: dict[str, str], *, final: bool = False) -> None:
+    def _fail(
+        self, item_id: int, errors: dict[str, str], *, final: bool = False
+    ) -> Literal["retry", "dead"]:
         """Fail the attempt, and say what becomes of the event: its next attempt, or dead."""
         self.inbox.fail(item_id, errors, now=self.clock(), final=final)
         item = self.inbox.get(item_id)
-        if item is None:
-            return
+        if item is None:  # purged meanwhile by an operator
+            return "dead" if final else "retry"
         last = "; ".join(f"{name}: {error}" for name, error in errors.items())
         if item.status == "dead":
             logger.error(
@@ -219,6 +239,7 @@ class Worker:
                 item.attempts,
                 datetime.fromtimestamp(item.next_attempt_at, timezone.utc).isoformat(),
             )
+        return "dead" if item.status == "dead" else "retry"
 
 
 def _short(message: str) -> str:

@@ -13,6 +13,7 @@ slot of a Redis Cluster.
 from __future__ import annotations
 
 import builtins
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,8 @@ __all__ = ["RedisInbox"]
 
 _BATCH = 500
 """Items deleted or retried per script call, so that no call blocks Redis for long."""
+_ACTIVITY_SKEW = 300.0
+"""Seconds the receivers' clocks may disagree by, for ``activity`` (as for SQLite)."""
 _IDLE_CONSUMER_MS = 3_600_000
 """A consumer with nothing pending that has not read for this long is forgotten."""
 _LIST_INDEXES = {
@@ -51,6 +54,7 @@ _SCRIPT_NAMES = (
     "retry_dead",
     "stats",
     "list",
+    "activity",
     "purge",
 )
 _PRELUDE = read_lua("inbox/prelude")
@@ -67,6 +71,17 @@ def _decoded(value: bytes) -> str:
 def _hash_from_flat(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     """A hash from the flat list ``HGETALL`` answers inside a script."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _context(value: bytes | None) -> dict[str, str] | None:
+    """What the observers carried (``context``, absent from events stored before it)."""
+    try:
+        carried = json.loads(value) if value else None
+    except (ValueError, RecursionError):  # telemetry, not the event: dropped, never fatal
+        return None
+    if not isinstance(carried, dict):
+        return None
+    return {k: v for k, v in carried.items() if isinstance(v, str)} or None
 
 
 def _item_from_hash(fields: Mapping[bytes, bytes]) -> InboxItem:
@@ -98,6 +113,7 @@ def _item_from_hash(fields: Mapping[bytes, bytes]) -> InboxItem:
             lease_owner=_decoded(fields[b"lease_owner"]) or None,
             lease_until=lease_until or None,
             finished_at=float(fields[b"finished_at"]) if fields[b"finished_at"] else None,
+            context=_context(fields.get(b"context")),
         )
     except (KeyError, ValueError) as exc:  # a damaged hash is the inbox's fault
         raise StoreError(f"inbox item is damaged: {type(exc).__name__}: {exc}") from exc
@@ -183,8 +199,21 @@ class RedisInbox:
 
     # --- the receiver's side -----------------------------------------------------
 
-    def put(self, key: str, body: bytes, event: Event, delivery: Delivery, *, now: float) -> bool:
-        """Store a verified event before returning; ``False`` if ``key`` is stored already."""
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        event: Event,
+        delivery: Delivery,
+        *,
+        now: float,
+        context: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Store a verified event before returning; ``False`` if ``key`` is stored already.
+
+        ``context`` goes in the event's hash as JSON (field ``context``, left out when
+        there is none, as in events stored by older versions).
+        """
         stored = self._run(
             "put",
             key,
@@ -195,6 +224,7 @@ class RedisInbox:
             delivery.delivery_id or "",
             delivery.timestamp.timestamp(),
             now,
+            json.dumps(dict(context)) if context else "",
             mode=True,
         )
         return bool(stored)
@@ -274,19 +304,59 @@ class RedisInbox:
         status: Literal["pending", "failed", "dead", "done"] | None = None,
         *,
         limit: int = 100,
+        offset: int = 0,
+        event_type: str | None = None,
+        resource_id: str | None = None,
     ) -> builtins.list[InboxItem]:
         """The first ``limit`` items, oldest first; ``"failed"`` means pending after a failure.
 
         Done items come in the order they finished, dead ones in the order they died.
+        ``offset``, ``event_type`` and ``resource_id`` as for ``SQLiteInbox.list``. With
+        a filter, the index is read in batches of a few hundred entries per script call.
         """
         if status not in _LIST_INDEXES:
             raise ConfigurationError(f"no such status {status!r}")
         if limit < 1:
             return []
-        return [
-            _item_from_hash(_hash_from_flat(row))
-            for row in self._run("list", _LIST_INDEXES[status], limit)
-        ]
+        index, offset = _LIST_INDEXES[status], max(0, offset)
+        pairs = [("event_type", event_type), ("resource_id", resource_id)]
+        filters = [part for name, value in pairs if value is not None for part in (name, value)]
+        # A sorted set without filters starts at the offset; anything else skips matches.
+        skip = offset if filters or index == "dead" else 0
+        start: bytes | int | str = "-" if index == "dead" else max(0, offset - skip)
+        rows: builtins.list[Sequence[bytes]] = []
+        while start != b"" and len(rows) < skip + limit:
+            wanted = skip + limit - len(rows)
+            batch = _BATCH if filters else max(wanted, _BATCH)  # a filter may match little
+            start, *found = self._run("list", index, start, batch, wanted, *filters)
+            rows += found
+        return [_item_from_hash(_hash_from_flat(row)) for row in rows[skip:]]
+
+    def activity(
+        self, *, now: float | None = None, minutes: int = 60
+    ) -> dict[str, builtins.list[int]]:
+        """Events received and events done in each of the last ``minutes`` minutes.
+
+        As ``SQLiteInbox.activity`` counts them, walking back from the newest event in
+        batches, one script call each.
+        """
+        if minutes < 1:
+            raise ConfigurationError("minutes must be at least 1")
+        now = time.time() if now is None else now
+        start = (math.floor(now / 60) - minutes + 1) * 60.0
+        received, done = [0] * minutes, builtins.list[int]()
+        after: bytes | str = "+inf"
+        while after != b"":
+            buckets = 0 if done else minutes  # counted once, by the first call
+            after, times, counted = self._run("activity", after, _BATCH, start, 60, buckets)
+            done = done or [int(count) for count in counted]
+            arrivals = [float(at) for at in times if at]
+            for at in arrivals:
+                if start <= at < start + minutes * 60:
+                    received[int((at - start) // 60)] += 1
+            if arrivals and min(arrivals) < start - _ACTIVITY_SKEW:
+                break
+        return {"received": received, "done": done}
 
     def get(self, item_id: int) -> InboxItem | None:
         """One item, or ``None`` if there is no such item (or it was purged)."""
