@@ -8,7 +8,9 @@ cases interleaved (in a rotating order) on one pinned CPU:
 - ``Metrics``: with ``wrenn_webhooks.metrics.Metrics`` in a registry of its own;
 - ``tracing``: with the observer of ``wrenn_webhooks.tracing`` over an
   OpenTelemetry SDK tracer provider whose exporter drops every span (measured
-  only when that module and ``opentelemetry-sdk`` are installed).
+  only when that module and ``opentelemetry-sdk`` are installed);
+- the SDK's floor: two nested spans made current in turn around an unwatched
+  ``handle()``, no attribute: what any tracer pays the SDK itself.
 
 Timed as ``timeit`` does: many deliveries per round, the best round of several
 (the median is shown too). The overhead, the best round's µs above ``no
@@ -94,6 +96,53 @@ def tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
     return "tracing (OpenTelemetry SDK, spans dropped)", lambda: Tracing(tracer_provider=provider)
 
 
+def sdk_floor_case() -> tuple[str, Callable[[], Case]] | None:
+    """What any tracer pays the OpenTelemetry SDK: two nested spans, current in turn.
+
+    ``handle()`` unwatched, plus a span made current around it and a child span
+    made current inside, with no attribute: the SDK's own cost, which no
+    observer can go below (set against the ``tracing`` row).
+    """
+    try:
+        from opentelemetry import context, trace
+        from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            SimpleSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+    except ImportError:
+        return None
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Dropped()))
+    tracer = provider.get_tracer("floor")
+    plain = receiver_case(lambda: None)
+
+    def factory() -> Case:
+        handle = plain()
+
+        def traced(body: bytes, headers: dict[str, str]) -> object:
+            outer = tracer.start_span("delivery")
+            token = context.attach(trace.set_span_in_context(outer))
+            inner = tracer.start_span("handler")
+            inner_token = context.attach(trace.set_span_in_context(inner))
+            context.detach(inner_token)
+            inner.end()
+            response = handle(body, headers)
+            context.detach(token)
+            outer.end()
+            return response
+
+        return traced
+
+    return "OpenTelemetry SDK alone: 2 nested spans, no attributes (floor)", factory
+
+
 def http_references(results: Path = RESULTS) -> list[dict[str, Any]]:
     """One HTTP request's time, in µs of one server process, from the latest HTTP results."""
     references = []
@@ -135,6 +184,9 @@ def run(rounds: int, per_round: int, *, pin: bool = True) -> dict[str, Any]:
     tracing = tracing_factory()
     if tracing is not None:
         cases[tracing[0]] = receiver_case(tracing[1])
+    floor = sdk_floor_case()
+    if floor is not None:
+        cases[floor[0]] = floor[1]
     cores = _cores()
     pinned = _pin() if pin else None
     samples: dict[str, list[float]] = {name: [] for name in cases}

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 from flask import (
     Blueprint,
@@ -40,6 +40,7 @@ TOKEN_MAX_AGE = 600
 _EXTENSION = "wrenn_webhooks.console"
 """``app.extensions`` key: the token serializer of each console, by blueprint name."""
 _STATES = ("pending", "failed", "dead")
+_INBOX_METHODS = ("stats", "activity", "list", "get", "retry", "retry_dead", "purge")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MINUTES = 60
 _HEADERS = {
@@ -58,7 +59,6 @@ _NOTICES = {
 }
 
 
-@runtime_checkable
 class ConsoleInbox(Protocol):
     """What the console uses of an inbox: ``SQLiteInbox`` and ``RedisInbox`` have it all."""
 
@@ -117,7 +117,9 @@ def console(
             "the console needs authorize=, a function of the request that returns True"
             " for operators: there is no anonymous console"
         )
-    if not isinstance(inbox, ConsoleInbox):
+    # Looked up as the console will (not isinstance: Python 3.12 checks protocols with
+    # getattr_static, which misses methods a wrapper provides through __getattr__).
+    if not all(callable(getattr(inbox, method, None)) for method in _INBOX_METHODS):
         raise ConfigurationError(f"the console needs a SQLiteInbox or RedisInbox, not {inbox!r}")
     if page_size < 1:
         raise ConfigurationError("page_size must be at least 1")

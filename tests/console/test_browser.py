@@ -130,6 +130,7 @@ def test_the_overview_draws_its_chart_without_any_script(
     )
     assert resources == []  # nothing fetched besides the page itself
     browser.save_screenshot(str(tmp_path / "chart.png"))
+    inbox.close()
 
 
 def test_hostile_values_show_as_text_and_run_nothing(
@@ -151,6 +152,7 @@ def test_hostile_values_show_as_text_and_run_nothing(
     assert HOSTILE in browser.find_element(By.ID, f"event-{item.id}").text
     nothing_ran(browser)
     browser.save_screenshot(str(tmp_path / "hostile-list.png"))
+    inbox.close()
 
 
 def nothing_ran(browser: WebDriver) -> None:

@@ -58,25 +58,27 @@ class TestMounting:
 
     @pytest.mark.parametrize("authorize", [None, "yes", True])
     def test_there_is_no_anonymous_console(self, tmp_path: Path, authorize: Any) -> None:
-        inbox = SQLiteInbox(tmp_path / "inbox.db")
-        with pytest.raises(ConfigurationError, match="no anonymous console"):
-            console(inbox, authorize=authorize)
-        with pytest.raises(ConfigurationError, match="no anonymous console"):
-            console(inbox)
+        with closing(SQLiteInbox(tmp_path / "inbox.db")) as inbox:
+            with pytest.raises(ConfigurationError, match="no anonymous console"):
+                console(inbox, authorize=authorize)
+            with pytest.raises(ConfigurationError, match="no anonymous console"):
+                console(inbox)
 
     def test_it_needs_an_inbox_it_can_operate(self) -> None:
         with pytest.raises(ConfigurationError, match="SQLiteInbox or RedisInbox"):
             console(object(), authorize=lambda request: True)  # type: ignore[arg-type]
 
     def test_page_size_must_be_positive(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigurationError, match="page_size"):
-            console(SQLiteInbox(tmp_path / "i.db"), authorize=lambda r: True, page_size=0)
+        inbox = SQLiteInbox(tmp_path / "i.db")
+        with closing(inbox), pytest.raises(ConfigurationError, match="page_size"):
+            console(inbox, authorize=lambda r: True, page_size=0)
 
     def test_without_a_secret_key_registration_fails(self, tmp_path: Path) -> None:
-        bp = console(SQLiteInbox(tmp_path / "inbox.db"), authorize=lambda request: True)
-        app = Flask(__name__)
-        with pytest.raises(ConfigurationError, match="SECRET_KEY"):
-            app.register_blueprint(bp, url_prefix=PREFIX)
+        with closing(SQLiteInbox(tmp_path / "inbox.db")) as inbox:
+            bp = console(inbox, authorize=lambda request: True)
+            app = Flask(__name__)
+            with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+                app.register_blueprint(bp, url_prefix=PREFIX)
 
     def test_an_explicit_secret_key_needs_no_app_key(self, tmp_path: Path) -> None:
         inbox = SQLiteInbox(tmp_path / "inbox.db")
@@ -89,6 +91,7 @@ class TestMounting:
         data = {"token": token(client, "/c/event/3", "/c/event/3/retry")}
         assert client.post("/c/event/3/retry", data=data).status_code == 303
         assert inbox.get(3).status == "pending"  # type: ignore[union-attr]
+        inbox.close()
 
 
 # --- access ----------------------------------------------------------------------------
@@ -451,6 +454,7 @@ def test_a_damaged_sqlite_row_is_shown_as_damaged_and_left_alone(tmp_path: Path)
     assert "damaged</span>" in page(client, "/list/pending")
     assert snapshot(inbox) == before  # not dead-lettered: only a worker's claim does that
     assert inbox.get(4).status == "pending"  # type: ignore[union-attr]
+    inbox.close()
 
 
 def test_a_damaged_redis_event_is_a_503_page(redis_url: str) -> None:
