@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit test-slow test-pythons dist fuzz docs docs-serve clean bench \
+.PHONY: run run-inbox test lint typecheck unit test-slow test-pythons dist fuzz docs docs-serve clean bench \
 	screenshots
 
 $(STAMP): pyproject.toml
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 ## development secret unless WRENN_WEBHOOK_SECRET is set (for local trials only)
 run: $(STAMP)
 	$(BIN)/python -m examples.receiver --dev
+
+## make run-inbox: the same in inbox mode (dev-inbox.db, a worker in the process), with
+## the inbox console on http://127.0.0.1:8000/inbox/
+run-inbox: $(STAMP)
+	WRENN_INBOX_DB=dev-inbox.db $(BIN)/python -m examples.receiver --dev
 
 ## make test: ruff (lint + format), mypy --strict, pytest
 test: docs lint typecheck unit

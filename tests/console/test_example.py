@@ -1,9 +1,10 @@
-"""The example receiver with an inbox: ``WRENN_INBOX_DB=dev.db make run`` shows the console."""
+"""The example receiver with an inbox: ``make run-inbox`` shows the console."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 import sys
 import time
 import urllib.error
@@ -15,7 +16,7 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import event_body
-from tests.servers import PYTHON, free_port, post, serve
+from tests.servers import PYTHON, ROOT, free_port, post, serve
 from wrenn_webhooks import sign
 from wrenn_webhooks.inbox import SQLiteInbox
 
@@ -68,3 +69,11 @@ def test_no_console_outside_development(monkeypatch: pytest.MonkeyPatch, tmp_pat
     finally:
         example.INBOX.close()
         sys.modules.pop("examples.receiver", None)
+
+
+def test_make_run_inbox_runs_the_example_in_inbox_mode_with_the_console() -> None:
+    recipe = subprocess.run(
+        ["make", "-n", "run-inbox"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()[-1]
+    assert recipe.startswith("WRENN_INBOX_DB=dev-inbox.db ")
+    assert recipe.endswith("/python -m examples.receiver --dev")
