@@ -9,6 +9,8 @@ cases interleaved (in a rotating order) on one pinned CPU:
 - ``tracing``: with the observer of ``wrenn_webhooks.tracing`` over an
   OpenTelemetry SDK tracer provider whose exporter drops every span (measured
   only when that module and ``opentelemetry-sdk`` are installed);
+- ``tracing, 1 in 100 sampled``: the same observer with the SDK's
+  ``TraceIdRatioBased(0.01)`` sampler, as a busy service would run it;
 - the SDK's floor: two nested spans made current in turn around an unwatched
   ``handle()``, no attribute: what any tracer pays the SDK itself.
 
@@ -94,6 +96,19 @@ def tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(Dropped()))
     return "tracing (OpenTelemetry SDK, spans dropped)", lambda: Tracing(tracer_provider=provider)
+
+
+def sampled_tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
+    """Tracing with one trace in 100 sampled, as a busy production service would run it."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
+        from wrenn_webhooks.tracing import Tracing
+    except ImportError:
+        return None
+    provider = TracerProvider(sampler=TraceIdRatioBased(0.01))
+    return "tracing, 1 trace in 100 sampled", lambda: Tracing(tracer_provider=provider)
 
 
 def sdk_floor_case() -> tuple[str, Callable[[], Case]] | None:
@@ -184,6 +199,9 @@ def run(rounds: int, per_round: int, *, pin: bool = True) -> dict[str, Any]:
     tracing = tracing_factory()
     if tracing is not None:
         cases[tracing[0]] = receiver_case(tracing[1])
+    sampled = sampled_tracing_factory()
+    if sampled is not None:
+        cases[sampled[0]] = receiver_case(sampled[1])
     floor = sdk_floor_case()
     if floor is not None:
         cases[floor[0]] = floor[1]

@@ -726,3 +726,25 @@ def test_the_request_ids_observer_of_the_tracing_page_runs(
     assert seen == [stored]
     assert capsys.readouterr().out.splitlines()[-1:] == [f"request {stored}: done"]
     inbox.close()
+
+
+def test_a_trace_not_sampled_records_nothing_and_answers_the_same(clock: Clock) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    receiver = WebhookReceiver(SECRET, clock=clock)
+    receiver.add_observer(Tracing(tracer_provider=provider))
+    seen: list[bool] = []
+
+    @receiver.on(CapsulePause)
+    def fails(event: CapsulePause) -> None:
+        seen.append(trace.get_current_span().is_recording())
+        raise RuntimeError("boom")
+
+    assert receiver.handle(*signed(SAMPLE_BODY, clock)).status_code == 500
+    assert seen == [False]
+    assert exporter.get_finished_spans() == ()
+    # and the next, sampled or not, starts clean: no span of this one is left current
+    assert not trace.get_current_span().get_span_context().is_valid

@@ -114,6 +114,9 @@ class Tracing(Observer):
         span = self._exit("delivery")
         if span is None:
             return
+        if not span.is_recording():  # not sampled: nothing to describe
+            span.end()
+            return
         attributes: dict[str, AttributeValue] = {
             "http.response.status_code": report.status,
             "wrenn.delivery.duplicate": report.duplicate,
@@ -156,7 +159,7 @@ class Tracing(Observer):
         if span is None:
             return
         error = report.error
-        if error is not None:
+        if error is not None and span.is_recording():
             span.record_exception(error)
             span.set_attribute("error.type", type(error).__qualname__)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
