@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from datetime import datetime, timezone
 from types import ModuleType
@@ -16,6 +17,17 @@ from tests.redis_server import (  # noqa: F401  (fixtures: one cluster for the w
 from tests.vectors import SECRET
 from wrenn_webhooks import WebhookReceiver
 from wrenn_webhooks.testing import FrozenClock, encode_event, make_event, signed_request
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Undo an ignored SIGINT (a run started in the background by a shell ignores it).
+
+    An ignored signal stays ignored in every process the tests start, so the tests
+    that stop a server with SIGINT, as Ctrl-C does, would see it run on.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 T0 = datetime(2026, 5, 24, 21, 10, 37, tzinfo=timezone.utc)
 

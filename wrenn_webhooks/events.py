@@ -538,10 +538,11 @@ def _union(classes: Mapping[str, type[Event]]) -> TypeAdapter[Event]:
         kind = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
         return kind if isinstance(kind, str) and kind in classes else ""
 
-    tagged = tuple(Annotated[cls, Tag(t)] for t, cls in classes.items())
-    return TypeAdapter(
-        Annotated[Union[(*tagged, Annotated[Event, Tag("")])], Discriminator(tag)]  # type: ignore[arg-type]
+    members = (
+        *(Annotated[cls, Tag(t)] for t, cls in classes.items()),
+        Annotated[Event, Tag("")],
     )
+    return TypeAdapter(Annotated[Union[members], Discriminator(tag)])  # type: ignore[arg-type]
 
 
 _ANY = _union(EVENT_CLASSES)
