@@ -72,8 +72,13 @@ def test_no_console_outside_development(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_make_run_inbox_runs_the_example_in_inbox_mode_with_the_console() -> None:
-    recipe = subprocess.run(
-        ["make", "-n", "run-inbox"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()[-1]
+    printed = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run-inbox"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    [recipe] = [line for line in printed if "examples.receiver" in line]
     assert recipe.startswith("WRENN_INBOX_DB=dev-inbox.db ")
     assert recipe.endswith("/python -m examples.receiver --dev")
