@@ -6,12 +6,21 @@ setting it offers (``NORMAL``, ``FULL``), and ``RedisInbox`` on a
 ``always``; ``appendonly yes``, no snapshots), Redis' counterparts of the two.
 Without ``redis-server`` or redis-py the Redis rows are skipped, saying why.
 
+Peers. On the ``everysec`` server, in the same run and interleaved with the
+SDK's rows, ``benchmarks.peer_apps``: a Flask view verifying with the standard
+library that enqueues the raw body with Celery (``task.delay``) or RQ
+(``Queue.enqueue``) and answers 202, under the same gunicorn settings and wrk
+request files. Their accepts are set against the SDK's Redis inbox
+(``everysec``) and SQLite inbox (``NORMAL``): the ratio to the faster peer, per
+round. Without celery or rq (``pip install -e ".[bench]"``) their rows are
+skipped, saying why.
+
 Accepts. ``benchmarks.inbox_app`` (a receiver in inbox mode with one no-op
 handler, behind the Flask blueprint) runs under gunicorn with 2 sync workers on
 127.0.0.1, once per backend; every server starts once and they are measured
 interleaved, round by round. The load is ``bench_http``'s: wrk with
 ``wrk_post.lua`` and a file of distinct deliveries signed just before each run.
-Every answer must be a 202; after each run the inbox's events are counted
+Every answer must be a 202; after each run the inbox's events (a peer's queue length) are counted
 (``stats``: pending, done and dead) once the server is idle, to show that every
 accepted event was stored (they can exceed the 202s by the requests in flight
 when wrk stopped: stored and answered, but not waited for).
@@ -71,6 +80,27 @@ WORKERS = bench_http.WORKERS
 REDIS_FSYNC = ("everysec", "always")
 """The ``appendfsync`` settings measured: Redis' counterparts of ``NORMAL`` and ``FULL``."""
 REDIS_INSTALL = "apt-get install -y redis-server  (as root; Debian or Ubuntu)"
+PEERS = {"Celery": "celery", "RQ": "rq"}
+"""The peers measured against the SDK's inbox, and the module each needs."""
+PEER_APPS = {kind: f"benchmarks.peer_apps:create_app({module!r})" for kind, module in PEERS.items()}
+PEER_QUEUES = {"Celery": "celery", "RQ": "rq:queue:default"}
+"""The Redis list of each peer's default queue: its length counts the events stored."""
+PEER_FSYNC = "everysec"
+"""The Redis server the peers enqueue on: the SDK's ``Redis everysec`` row's."""
+PEER_INSTALL = 'pip install -e ".[bench]"'
+DURABILITY = {
+    "SQLite NORMAL": "one WAL commit before the 202; survives a crash of the process, a power "
+    "loss may lose the last transactions",
+    "SQLite FULL": "one WAL commit, fsynced, before the 202",
+    "Redis everysec": "one script in Redis' append-only file before the 202, fsynced once a "
+    "second; a power loss may lose about the last second",
+    "Redis always": "one script in Redis' append-only file, fsynced before the 202",
+    "Celery everysec": "one LPUSH of the message on the same server (appendfsync "
+    "everysec): as durable as the SDK's Redis everysec row",
+    "RQ everysec": "one transaction (job hash, queue push) on the same server (appendfsync "
+    "everysec): as durable as the SDK's Redis everysec row",
+}
+"""What a 202 means for each row, by its label."""
 
 
 def settings_offered() -> tuple[str, ...]:
@@ -81,6 +111,22 @@ def settings_offered() -> tuple[str, ...]:
 
 
 # --- the backends ---------------------------------------------------------------
+
+
+class PeerQueue:
+    """A peer's queue on Redis, counted as an inbox is: its length is the events ``pending``."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        import redis
+
+        self.key = PEER_QUEUES[kind]
+        self.client = redis.Redis.from_url(url)
+
+    def stats(self, now: float) -> dict[str, int]:
+        return {"pending": int(self.client.llen(self.key)), "done": 0, "dead": 0}
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def open_inbox(environ: Mapping[str, str]) -> SQLiteInbox | RedisInbox:
@@ -106,7 +152,7 @@ def open_inbox(environ: Mapping[str, str]) -> SQLiteInbox | RedisInbox:
 class Backend:
     """One inbox measured: a SQLite file or a Redis server, and its durability setting."""
 
-    kind: str  # "SQLite" or "Redis"
+    kind: str  # "SQLite" or "Redis"; or a peer: "Celery" or "RQ"
     setting: str  # SQLite's synchronous, or the server's appendfsync
     target: str  # the inbox file, or the server's URL
 
@@ -114,20 +160,34 @@ class Backend:
     def label(self) -> str:
         return f"{self.kind} {self.setting}"
 
+    @property
+    def peer(self) -> bool:
+        """Whether this is a peer's queue rather than the SDK's inbox."""
+        return self.kind in PEERS
+
+    @property
+    def app(self) -> str:
+        """The app gunicorn serves for it: ``inbox_app``, or the peer's view."""
+        return PEER_APPS.get(self.kind, APP)
+
     def env(self) -> dict[str, str]:
-        """The environment naming this inbox to ``open_inbox``."""
+        """The environment naming this inbox to ``open_inbox`` (the queue to ``peer_apps``)."""
+        if self.peer:
+            return {"BENCH_PEER_REDIS": self.target}
         if self.kind == "Redis":
             return {"WRENN_INBOX_REDIS": self.target}
         db = {"WRENN_INBOX_DB": self.target, "BENCH_INBOX_SYNCHRONOUS": self.setting}
         return {"WRENN_INBOX_REDIS": "", **db}  # "": not a URL the caller's environment set
 
-    def open(self) -> SQLiteInbox | RedisInbox:
-        """The inbox, opened as ``inbox_app`` opens it."""
+    def open(self) -> SQLiteInbox | RedisInbox | PeerQueue:
+        """The inbox, opened as ``inbox_app`` opens it; for a peer, its queue."""
+        if self.peer:
+            return PeerQueue(self.kind, self.target)
         return open_inbox(self.env())
 
     def empty(self) -> None:
         """Delete every event: the SQLite file with its ``-wal`` and ``-shm``, or all of Redis."""
-        if self.kind == "Redis":
+        if self.kind != "SQLite":
             import redis
 
             with closing(redis.Redis.from_url(self.target)) as client:
@@ -148,6 +208,28 @@ def find_redis() -> str | None:
         return binary
     print(f"Redis rows skipped: {reason}", file=sys.stderr, flush=True)
     return None
+
+
+def find_peers() -> list[str]:
+    """The peers that can be measured (``PEERS``); for each other one, why not, on stderr."""
+    found = []
+    for kind, module in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            print(
+                f"{kind} rows skipped: {module} is not installed; install it with: {PEER_INSTALL}",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            found.append(kind)
+    return found
+
+
+def peer_versions(kinds: list[str]) -> dict[str, str]:
+    """The installed version of each peer's package."""
+    from importlib.metadata import version
+
+    return {kind: version(PEERS[kind]) for kind in kinds}
 
 
 @contextmanager
@@ -199,13 +281,15 @@ def redis_version(binary: str) -> str:
     return next((word[2:] for word in words if word.startswith("v=")), done.stdout.strip())
 
 
-def stored(inbox: SQLiteInbox | RedisInbox) -> int:
+def stored(inbox: SQLiteInbox | RedisInbox | PeerQueue) -> int:
     """Events in ``inbox``, whatever their state (pending, done or dead)."""
     counts = inbox.stats(now=time.time())
     return sum(int(counts[state] or 0) for state in ("pending", "done", "dead"))
 
 
-def settled(inbox: SQLiteInbox | RedisInbox, quiet: float = 0.3, limit: float = 10.0) -> int:
+def settled(
+    inbox: SQLiteInbox | RedisInbox | PeerQueue, quiet: float = 0.3, limit: float = 10.0
+) -> int:
     """``stored`` once it has not changed for ``quiet`` seconds (requests in flight end)."""
     count, deadline = stored(inbox), time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -241,7 +325,7 @@ def serve_inbox(backend: Backend, workdir: Path) -> Iterator[str]:
     backend.open().close()  # SQLite's schema, before two workers race for it
     server = bench_http.Server("inbox", "sync", backend.label.replace(" ", "-"))
     with (
-        mock.patch.dict(bench_http.APPS, inbox=APP),
+        mock.patch.dict(bench_http.APPS, inbox=backend.app),
         mock.patch.dict(os.environ, backend.env()),
         bench_http.serve(server, workdir) as url,
     ):
@@ -250,7 +334,7 @@ def serve_inbox(backend: Backend, workdir: Path) -> Iterator[str]:
 
 def accept_run(
     url: str,
-    inbox: SQLiteInbox | RedisInbox,
+    inbox: SQLiteInbox | RedisInbox | PeerQueue,
     seconds: int,
     requests_file: Path,
     *,
@@ -296,6 +380,7 @@ def summarize_accepts(samples: dict[Backend, list[dict[str, Any]]]) -> list[dict
                 "rps_median": round(rps),
                 "rps_p25": round(p25),
                 "rps_p75": round(p75),
+                "round_rps": [round(run["rps"]) for run in runs],
                 "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
                 "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
                 "worker_share": worker_share(runs),
@@ -351,6 +436,48 @@ def measure_accepts(
                     flush=True,
                 )
     return summarize_accepts(samples), len(bench_http.template_body())
+
+
+def compare_peers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SDK's Redis (``everysec``) and SQLite (``NORMAL``) inboxes against the peers.
+
+    For each of them and each peer: accepts/s, what a 202 means, and the ratio to
+    the faster peer: the median over rounds of its requests/s over the faster
+    peer's in the same round (``round_rps``). ``meets_target``: the SDK's rows
+    accept at least as many as the faster peer. Empty without a peer or without
+    both SDK rows.
+    """
+    by_label = {row["backend"]: row for row in rows}
+    peers = [(f"{kind} enqueue", by_label.get(f"{kind} {PEER_FSYNC}")) for kind in PEERS]
+    sdk = [
+        (f"SDK RedisInbox ({PEER_FSYNC})", by_label.get(f"Redis {PEER_FSYNC}")),
+        ("SDK SQLiteInbox (NORMAL)", by_label.get("SQLite NORMAL")),
+    ]
+    peer_rows = [row for _, row in peers if row is not None]
+    if not peer_rows or any(row is None for _, row in sdk):
+        return []
+    faster = [max(rates) for rates in zip(*(row["round_rps"] for row in peer_rows), strict=True)]
+    compared = []
+    for case, row in [sdk[0], *peers, sdk[1]]:
+        if row is None:
+            continue
+        ratios = [rps / best for rps, best in zip(row["round_rps"], faster, strict=True) if best]
+        ratio, r25, r75 = _spread(ratios) if ratios else (0.0, 0.0, 0.0)
+        compared.append(
+            {
+                "case": case,
+                "backend": row["backend"],
+                "rps_median": row["rps_median"],
+                "rps_p25": row["rps_p25"],
+                "rps_p75": row["rps_p75"],
+                "ratio_to_faster_peer": round(ratio, 3),
+                "ratio_p25": round(r25, 3),
+                "ratio_p75": round(r75, 3),
+                "durability": DURABILITY.get(row["backend"], "?"),
+                "meets_target": ratio >= 1 if case.startswith("SDK") else None,
+            }
+        )
+    return compared
 
 
 # --- drain ----------------------------------------------------------------------
@@ -530,6 +657,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     binary = find_redis()
     redis = redis_version(binary) if binary is not None else None
+    if binary is None:
+        peers: list[str] = []
+        peers_skipped: str | None = "Redis is not measured, and the peers enqueue on it"
+        print(f"Peer rows skipped: {peers_skipped}", file=sys.stderr, flush=True)
+    else:
+        peers = find_peers()
+        missing = [kind for kind in PEERS if kind not in peers]
+        peers_skipped = (
+            f"{' and '.join(PEERS[kind] for kind in missing)} not installed ({PEER_INSTALL})"
+            if missing
+            else None
+        )
     with (
         tempfile.TemporaryDirectory(prefix="wrenn-bench-inbox-", dir=args.dir) as tmp,
         ExitStack() as stack,
@@ -540,12 +679,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for setting in settings_offered()
         ]
         if binary is not None:
-            backends += [
-                Backend(
-                    "Redis", setting, stack.enter_context(redis_server(binary, setting, workdir))
-                )
-                for setting in REDIS_FSYNC
-            ]
+            for setting in REDIS_FSYNC:
+                url = stack.enter_context(redis_server(binary, setting, workdir))
+                backends.append(Backend("Redis", setting, url))
+                if setting == PEER_FSYNC:  # interleaved right after the SDK's row
+                    backends += [Backend(kind, setting, url) for kind in peers]
         accepts, body_bytes = measure_accepts(
             backends,
             workdir,
@@ -557,7 +695,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first_rate=args.first_rate,
         )
         drains = measure_drain(
-            backends, workdir, events=args.events, rounds=args.drain_rounds, processes=2
+            [backend for backend in backends if not backend.peer],
+            workdir,
+            events=args.events,
+            rounds=args.drain_rounds,
+            processes=2,
         )
         disk = file_system(workdir)
     default_batch = inspect.signature(Worker).parameters["batch"].default
@@ -576,6 +718,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "body_bytes": body_bytes,
         "target_rps": TARGET_RPS,
         "results": accepts,
+        "peers": {
+            "redis_appendfsync": PEER_FSYNC if peers else None,
+            "versions": peer_versions(peers),
+            "skipped": peers_skipped,
+            "results": compare_peers(accepts),
+        },
         "drain_events": args.events,
         "drain_rounds": args.drain_rounds,
         "worker_batch": default_batch,
@@ -592,13 +740,13 @@ def table(report: dict[str, Any]) -> str:
         f"Durable accepts: {report['gunicorn']}, {report['rounds']} rounds x "
         f"{report['duration_s']} s, {report['connections']} connections, "
         f"{report['body_bytes']}-byte bodies",
-        f"{'backend':<15} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'backend':<16} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'shares %':>9} {'202s':>7} {'stored':>7} {'lost':>5} {'non-202':>8}",
     ]
     for row in report["results"]:
         shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
         lines.append(
-            f"{row['backend']:<15} {row['rps_median']:>7} "
+            f"{row['backend']:<16} {row['rps_median']:>7} "
             f"{str(row['rps_p25']) + '-' + str(row['rps_p75']):>11} {row['p50_ms']:>7.2f} "
             f"{row['p99_ms']:>7.2f} {shares:>9} {row['accepted']:>7} {row['stored']:>7} "
             f"{row['lost']:>5} {row['non_202'] + row['errors']:>8}"
@@ -606,6 +754,7 @@ def table(report: dict[str, Any]) -> str:
     lines += [
         f"target >= {report['target_rps']} req/s; stored: events added (202s plus requests in "
         "flight when wrk stopped); lost: 202s without an event; non-202 includes socket errors",
+        *peer_lines(report.get("peers")),
         "",
         f"Drain: {report['drain_events']:,} stored events, Worker batch "
         f"{report['worker_batch']}, no-op handler, {report['drain_rounds']} round(s)",
@@ -620,6 +769,26 @@ def table(report: dict[str, Any]) -> str:
             f"{row['store_errors']:>12}"
         )
     return "\n".join(lines)
+
+
+def peer_lines(peers: dict[str, Any] | None) -> list[str]:
+    """The text table's lines for the peer comparison (none for an older report)."""
+    if not peers:
+        return []
+    lines = [""]
+    if peers["skipped"]:
+        lines.append(f"Peers: {peers['skipped']}")
+    if peers["results"]:
+        versions = ", ".join(f"{kind} {version}" for kind, version in peers["versions"].items())
+        lines += [
+            f"Against the peers ({versions}; Redis appendfsync {peers['redis_appendfsync']}):",
+            f"{'case':<26} {'req/s':>7} {'x faster peer':>13}",
+        ]
+        lines += [
+            f"{row['case']:<26} {row['rps_median']:>7} {row['ratio_to_faster_peer']:>13.3f}"
+            for row in peers["results"]
+        ]
+    return lines
 
 
 def main() -> None:

@@ -205,10 +205,53 @@ def _inbox(report: dict[str, Any]) -> str:
         "All done",
         "Store errors",
     ]
+    peers = peer_comparison(report)
     return (
         f"{intro}\n\n{table(accept_headers, accepts, 'lrrrrrrrrr')}\n\n"
-        f"{drain_intro}\n\n{table(drain_headers, drains, 'llrrrlr')}"
+        + (f"{peers}\n\n" if peers else "")
+        + f"{drain_intro}\n\n{table(drain_headers, drains, 'llrrrlr')}"
     )
+
+
+def peer_comparison(report: dict[str, Any]) -> str:
+    """The inbox report's comparison with Celery and RQ; ``""`` for a report without one."""
+    peers = report.get("peers")
+    if not peers:
+        return ""
+    if not peers["results"]:
+        return (
+            f"Against Celery and RQ: not measured ({peers['skipped'] or 'no SDK row to compare'})."
+        )
+    rows = []
+    for row in peers["results"]:
+        ratio = (
+            f"{row['ratio_to_faster_peer']:.0%} ({row['ratio_p25']:.0%}{TO}{row['ratio_p75']:.0%})"
+        )
+        met = row["meets_target"]
+        target = "peer" if met is None else "**met**" if met else "**missed**"
+        rows.append(
+            (
+                row["case"],
+                f"{row['rps_median']:,}",
+                f"{row['rps_p25']:,}{TO}{row['rps_p75']:,}",
+                ratio,
+                target,
+                row["durability"],
+            )
+        )
+    versions = ", ".join(f"{kind} {version}" for kind, version in peers["versions"].items())
+    skipped = f" Not measured: {peers['skipped']}." if peers["skipped"] else ""
+    intro = (
+        f"Against Celery and RQ ({versions}): a Flask view verifying with the standard library "
+        "(HMAC-SHA256, timestamp tolerance) that enqueues the raw body on the Redis server of "
+        f"the SDK's `Redis {peers['redis_appendfsync']}` row and answers 202, under the same "
+        "gunicorn settings and wrk request files, interleaved with the SDK's rows above. "
+        "Ratio: the median over rounds of accepts/s over the faster peer's in the same round. "
+        "Target: the SDK's Redis inbox accepts at least as many events per second as either "
+        f"peer, and its SQLite inbox at least as many as the faster of them.{skipped}"
+    )
+    headers = ["Case", "Accepts/s", f"p25{TO}p75", "vs faster peer", "Target", "A 202 means"]
+    return f"{intro}\n\n{table(headers, rows, 'lrrrll')}"
 
 
 def _observe(report: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -405,4 +406,99 @@ def test_inbox_skips_redis_saying_why(
     assert capsys.readouterr().err == (
         "Redis rows skipped: redis-server is not installed; "
         f"install it with: {bench_inbox.REDIS_INSTALL}\n"
+    )
+
+
+def peer_report() -> dict[str, Any]:
+    """An inbox report with Celery and RQ rows beside the SDK's, as ``bench_inbox.run`` writes."""
+    samples = {}
+    for kind, setting, rates in (
+        ("SQLite", "NORMAL", (2400.0, 2200.0)),
+        ("Redis", "everysec", (2300.0, 2100.0)),
+        ("Celery", "everysec", (1200.0, 1000.0)),
+        ("RQ", "everysec", (1500.0, 1100.0)),
+    ):
+        runs = []
+        for rps in rates:
+            run = fake_run(rps)
+            accepted = int(run["requests"])
+            runs.append(run | {"statuses": {"202": accepted}, "stored": accepted})
+        samples[bench_inbox.Backend(kind, setting, "-")] = runs
+    accepts = bench_inbox.summarize_accepts(samples)
+    return inbox_report() | {
+        "results": accepts,
+        "peers": {
+            "redis_appendfsync": "everysec",
+            "versions": {"Celery": "5.7.0", "RQ": "3.0.0"},
+            "skipped": None,
+            "results": bench_inbox.compare_peers(accepts),
+        },
+    }
+
+
+def test_report_renders_peer_rows(tmp_path: Path) -> None:
+    result = peer_report()
+    redis, celery, rq, sqlite = result["peers"]["results"]
+    assert [row["case"] for row in (redis, celery, rq, sqlite)] == [
+        "SDK RedisInbox (everysec)",
+        "Celery enqueue",
+        "RQ enqueue",
+        "SDK SQLiteInbox (NORMAL)",
+    ]
+    # per round against the faster peer: RQ's 1500, then 1100
+    assert redis["ratio_to_faster_peer"] == pytest.approx((2300 / 1500 + 2100 / 1100) / 2, 1e-3)
+    assert rq["ratio_to_faster_peer"] == 1
+    assert celery["ratio_to_faster_peer"] < 1
+    assert redis["meets_target"] and sqlite["meets_target"]
+    assert celery["meets_target"] is None
+    assert "appendfsync everysec" in celery["durability"]
+    text = bench_inbox.table(result)
+    assert "Celery enqueue" in text
+    assert "RQ everysec" in text
+    (tmp_path / "inbox.json").write_text(json.dumps(result))
+    markdown = report.render(tmp_path)
+    assert markdown.startswith("## Inbox")
+    assert "| Celery everysec | 1,100 |" in markdown  # the accept table's row
+    assert "Against Celery and RQ (Celery 5.7.0, RQ 3.0.0)" in markdown
+    assert "| SDK SQLiteInbox (NORMAL) | 2,300 |" in markdown
+    assert "| RQ enqueue | 1,300 |" in markdown
+    assert "**met**" in markdown
+    assert report.peer_comparison(peer_report()) in markdown
+    # an older report, or peers not installed, still renders
+    assert report.peer_comparison(inbox_report()) == ""
+    skipped = result | {"peers": {"skipped": "celery not installed", "results": []}}
+    assert "not measured (celery not installed)" in report.render_report(skipped)
+    assert "Peers: celery not installed" in bench_inbox.table(skipped)
+
+
+def test_peer_apps_verify_before_they_enqueue(tmp_path: Path) -> None:
+    from benchmarks import peer_apps
+
+    path = tmp_path / "requests.tsv"
+    bench_http.write_requests(path, 2)
+    names, rows = read_requests(path)
+    queued: list[str] = []
+    client = peer_apps.verified_view(bench_http.SECRET.encode(), queued.append).test_client()
+    headers = dict(zip(names[:-1], rows[0][:-1], strict=True))
+    answer = client.post(peer_apps.PATH, data=rows[0][-1], headers=headers)
+    assert answer.status_code == 202
+    assert queued == [rows[0][-1]]
+    assert client.post(peer_apps.PATH, data=rows[1][-1], headers=headers).status_code == 401
+    stale = headers | {"X-Wrenn-Timestamp": "2020-01-01T00:00:00Z"}
+    assert client.post(peer_apps.PATH, data=rows[0][-1], headers=stale).status_code == 401
+    assert client.post(peer_apps.PATH, data=rows[0][-1], headers={}).status_code == 401
+    assert queued == [rows[0][-1]]
+
+
+def test_inbox_skips_missing_peers_saying_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "rq" else real(name)
+    )
+    found = bench_inbox.find_peers()
+    assert "RQ" not in found
+    assert capsys.readouterr().err.endswith(
+        f"RQ rows skipped: rq is not installed; install it with: {bench_inbox.PEER_INSTALL}\n"
     )
