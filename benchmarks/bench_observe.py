@@ -75,8 +75,12 @@ def metrics_observer() -> Observer:
     return Metrics(registry=CollectorRegistry())
 
 
-def tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
-    """The tracing observer's name and factory, or ``None`` when it cannot be measured here."""
+def dropping_provider(sampler: Any = None) -> Any:
+    """An OpenTelemetry SDK tracer provider whose exporter drops every span it is handed.
+
+    Spans are created, ended and passed to a span processor, as with a real
+    exporter, minus the export itself. ``None`` without ``opentelemetry-sdk``.
+    """
     try:
         from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
         from opentelemetry.sdk.trace.export import (
@@ -84,8 +88,6 @@ def tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
             SpanExporter,
             SpanExportResult,
         )
-
-        from wrenn_webhooks.tracing import Tracing
     except ImportError:
         return None
 
@@ -93,21 +95,30 @@ def tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(Dropped()))
+    return provider
+
+
+def tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
+    """The tracing observer's name and factory, or ``None`` when it cannot be measured here."""
+    provider = dropping_provider()
+    if provider is None:
+        return None
+    from wrenn_webhooks.tracing import Tracing
+
     return "tracing (OpenTelemetry SDK, spans dropped)", lambda: Tracing(tracer_provider=provider)
 
 
 def sampled_tracing_factory() -> tuple[str, Callable[[], Observer]] | None:
     """Tracing with one trace in 100 sampled, as a busy production service would run it."""
     try:
-        from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
-
-        from wrenn_webhooks.tracing import Tracing
     except ImportError:
         return None
-    provider = TracerProvider(sampler=TraceIdRatioBased(0.01))
+    from wrenn_webhooks.tracing import Tracing
+
+    provider = dropping_provider(TraceIdRatioBased(0.01))
     return "tracing, 1 trace in 100 sampled", lambda: Tracing(tracer_provider=provider)
 
 
@@ -118,23 +129,11 @@ def sdk_floor_case() -> tuple[str, Callable[[], Case]] | None:
     made current inside, with no attribute: the SDK's own cost, which no
     observer can go below (set against the ``tracing`` row).
     """
-    try:
-        from opentelemetry import context, trace
-        from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            SimpleSpanProcessor,
-            SpanExporter,
-            SpanExportResult,
-        )
-    except ImportError:
+    provider = dropping_provider()
+    if provider is None:
         return None
+    from opentelemetry import context, trace
 
-    class Dropped(SpanExporter):
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(Dropped()))
     tracer = provider.get_tracer("floor")
     plain = receiver_case(lambda: None)
 
