@@ -475,8 +475,10 @@ class Running:
 # reaches a handler or the store (checked below).
 UVICORN_ANSWERS: dict[str, dict[str, str]] = {
     # uvicorn limits neither the size nor the number of header fields: the
-    # receiver then refuses the signature itself.
-    "headers: a 60 KB signature header": {"h11": "401", "httptools": "401"},
+    # receiver then refuses the signature itself. Except that h11 refuses a header
+    # block still incomplete past 16 KB (its max_incomplete_event_size), so whether
+    # it sees 60 KB at once or in pieces depends on how the kernel hands them over.
+    "headers: a 60 KB signature header": {"h11": "401 or 400", "httptools": "401"},
     "headers: 150 extra headers": {"h11": "401", "httptools": "401"},
     # h11 joins a folded line to the field (RFC 9112 allows it): the signature
     # then holds a space and no longer matches.
@@ -535,7 +537,7 @@ def target_of(running: Running) -> Target:
 def test_hostile_request_under_uvicorn(running: Running, case: Case) -> None:
     answer = exchange(running.port, case.build(target_of(running)), stall=case.stall)
     assert not answer.startswith("5"), answer
-    assert answer == expected(case, running.http)
+    assert answer in expected(case, running.http).split(" or ")
 
 
 def test_no_hostile_request_wrote_and_a_valid_delivery_does(running: Running) -> None:
