@@ -42,6 +42,7 @@ except ImportError as exc:
         'wrenn_webhooks.metrics needs prometheus_client: pip install "wrenn-webhooks[metrics]"'
     ) from exc
 
+from .asgi import _lifespan
 from .errors import ConfigurationError
 from .observe import DeliveryReport, HandlerReport, Observer
 
@@ -291,9 +292,7 @@ class _MetricsApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await _lifespan(receive, send)
             return
         if scope["type"] != "http":
             raise ConfigurationError(f"the metrics app serves HTTP, not {scope['type']!r}")

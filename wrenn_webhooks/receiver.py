@@ -308,7 +308,7 @@ class WebhookReceiver(Router):
         Nothing at all otherwise, so that an inbox written before ``context`` existed
         works on, untouched, as long as no observer carries anything.
         """
-        hooks = self.dispatcher.hooks.carry
+        hooks = self.hooks.carry
         if not hooks:
             return {}
         carrier: dict[str, str] = {}

@@ -161,7 +161,7 @@ class Worker:
 
     def _handle(self, item: InboxItem) -> None:
         """Attempt ``item``, between the observers' ``item_started`` and ``item_finished``."""
-        hooks = self.receiver.dispatcher.hooks
+        hooks = self.receiver.hooks
         if hooks.item_started:
             call(hooks.item_started, item)
         started = time.perf_counter()
