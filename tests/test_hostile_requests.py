@@ -50,9 +50,11 @@ class Running:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
             self.server.output += output
-            pytest.fail(
-                f"{self.name} exited with {process.returncode}:\n{self.server.output[-6000:]}"
-            )
+            text = self.server.output
+            # The first traceback (a worker that failed to boot, say), then how it ended.
+            first = text.find("Traceback")
+            cause = text[max(0, first - 500) : first + 4000] + "\n[...]\n" if first >= 0 else ""
+            pytest.fail(f"{self.name} exited with {process.returncode}:\n{cause}{text[-3000:]}")
 
 
 def _command(name: str, port: int) -> tuple[list[str], dict[str, str]]:
