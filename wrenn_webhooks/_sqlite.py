@@ -23,6 +23,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -154,8 +155,7 @@ class SQLiteFile:
                     f"{self._label} {self.path} has schema version {version}, newer than"
                     f" {self._schema_version}: it was written by a newer wrenn-webhooks"
                 )
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             if version < self._schema_version:
                 conn.execute("BEGIN IMMEDIATE")
@@ -168,6 +168,26 @@ class SQLiteFile:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (it stays so), waiting for another process doing it.
+
+        Connections switching a new file at the same moment would deadlock on its lock,
+        so SQLite fails all but one at once, without its busy timeout: try again until
+        the switch is done or the timeout has passed.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.001
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _upgrade(self, conn: sqlite3.Connection) -> list[str]:
         """The statements that create the schema, or migrate it to the current version."""
