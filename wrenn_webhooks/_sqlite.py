@@ -6,6 +6,16 @@ One connection per thread, never one inherited across ``fork`` (gunicorn
 Transactions that only read (``_transaction(write=False)``) take no write lock: in
 WAL mode they read a snapshot while a writer holds the lock.
 
+Writers queue before they ask SQLite for its write lock (``_Writers``): on a lock of
+their process, then on a ``flock`` of a file beside the database that every process
+takes the same way. SQLite's own wait for a lock another connection holds sleeps a
+millisecond or more between tries, where a write transaction lasts tens of
+microseconds; the queue wakes the next writer as soon as the one ahead is done.
+Threads of one process that write at the same moment share one transaction
+(``_write``: group commit), each write in a savepoint of its own, and each returns
+only once that transaction is committed. SQLite's lock and busy timeout still decide:
+the queue only orders the writers that use it.
+
 A file of an older schema version is migrated in place by the first connection that
 may write (``_migrations``, under the write lock). A file opened ``read_only`` (for
 commands that only look) is opened with SQLite's ``mode=ro``: nothing is created,
@@ -19,17 +29,25 @@ the next writer removes.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigurationError, StoreError
+
+if sys.platform != "win32":
+    import fcntl
+
+T = TypeVar("T")
 
 _TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 _INHERITED: list[sqlite3.Connection] = []
@@ -55,6 +73,64 @@ class _Handle:
 
     def __del__(self) -> None:
         self.close()
+
+
+class _Write(Generic[T]):
+    """One thread's write, waiting for a transaction to run in."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], T]) -> None:
+        self.work = work
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class _Writers:
+    """This process's writers to one file: who writes next, and what waits to be written.
+
+    ``lock`` is held by the thread writing for the process; ``flocked()`` then
+    queues it behind the other processes, on an exclusive ``flock`` of
+    ``<database>-lock`` (an empty file, created if missing; the kernel lets the
+    lock go if a process dies holding it). Where that file cannot be opened, or
+    on Windows, processes wait for each other in SQLite's busy handler instead.
+
+    One per process: a child made by ``fork`` makes its own, since the parent's
+    lock may be held by a thread the child does not have and an inherited
+    ``flock`` is the parent's own.
+    """
+
+    __slots__ = ("_fd", "lock", "pending", "pid")
+
+    def __init__(self, path: Path) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.pending: list[_Write[Any]] = []
+        """Writes waiting for a transaction; only changed with ``lock`` held or by
+        ``list.append`` (one bytecode: atomic under the GIL and free-threaded builds)."""
+        self._fd = -1
+        if sys.platform != "win32":
+            with suppress(OSError):  # a directory we cannot create files in: no flock
+                self._fd = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+
+    @contextmanager
+    def flocked(self) -> Iterator[None]:
+        """Hold the file's lock between processes for the block (call with ``lock`` held)."""
+        if self._fd < 0 or sys.platform == "win32":
+            yield
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the lock file (this process's copy only)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 class SQLiteFile:
@@ -91,6 +167,7 @@ class SQLiteFile:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._writers_of_pid: _Writers | None = None
 
     def _open_now(self) -> None:
         """Open this thread's connection, so a bad path or file fails at start-up."""
@@ -104,29 +181,109 @@ class SQLiteFile:
         """
         with self._lock:
             handles = list(self._handles)
+            writers, self._writers_of_pid = self._writers_of_pid, None
         for handle in handles:
             handle.close()
+        if writers is not None and writers.pid == os.getpid():
+            writers.close()
 
     @contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction, with the write lock taken at once (``BEGIN IMMEDIATE``).
 
-        ``write=False`` only reads: a plain (deferred) ``BEGIN`` takes no write lock
-        and, in WAL mode, reads a snapshot without waiting for a writer.
+        A writer waits its turn among the file's writers first. ``write=False``
+        only reads: a plain (deferred) ``BEGIN`` takes no write lock and, in WAL
+        mode, reads a snapshot without waiting for a writer.
         """
+        if not write or self.read_only:
+            with self._begun("BEGIN") as conn:
+                yield conn
+            return
+        writers = self._writers()
+        with writers.lock, writers.flocked(), self._begun("BEGIN IMMEDIATE") as conn:
+            yield conn
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` in a write transaction, committed before this returns.
+
+        Threads of this process writing at the same moment share one transaction:
+        the one that gets the writers' lock runs every write queued by then, each
+        in a savepoint of its own, and commits once for all (the others find theirs
+        done when they get the lock). A write that raises is rolled back alone, and
+        its error is raised to its own caller; a failed commit fails them all.
+        """
+        writers = self._writers()
+        mine = _Write(work)
+        writers.pending.append(mine)
+        with writers.lock:
+            if not mine.done:
+                batch, writers.pending = writers.pending, []
+                with writers.flocked():
+                    self._run(batch)
+        if mine.error is not None:
+            raise mine.error
+        return mine.result  # type: ignore[return-value]  # set: the write did not raise
+
+    def _run(self, batch: list[_Write[Any]]) -> None:
+        """Run ``batch`` in one transaction; each write ends done, with a result or an error."""
+        try:
+            with self._begun("BEGIN IMMEDIATE") as conn:
+                for write in batch:
+                    if len(batch) == 1:
+                        write.result = write.work(conn)  # an error rolls back the transaction
+                        continue
+                    conn.execute("SAVEPOINT write")
+                    try:
+                        write.result = write.work(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO write")
+                        write.error = self._failure(exc)
+                    conn.execute("RELEASE write")
+        except Exception as exc:  # nothing was committed: every write failed
+            failure = self._failure(exc)
+            for write in batch:  # each its own copy: the callers raise them on their threads
+                write.error = copy.copy(failure)
+                write.error.__cause__ = failure.__cause__
+        except BaseException as exc:  # interrupted: raised to this thread, the others fail
+            for write in batch:
+                write.error = StoreError(f"{self._label} write abandoned ({type(exc).__name__})")
+            raise
+        finally:
+            for write in batch:
+                write.done = True
+
+    @contextmanager
+    def _begun(self, begin: str) -> Iterator[sqlite3.Connection]:
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")
+            conn.execute(begin)
             yield conn
             conn.execute("COMMIT")
-        except (sqlite3.Error, json.JSONDecodeError) as exc:  # a bad row is the file's fault
-            reason = str(exc) or type(exc).__name__
-            raise StoreError(f"{self._label} {self.path} unavailable: {reason}") from exc
+        except (sqlite3.Error, json.JSONDecodeError) as exc:
+            raise self._failure(exc) from exc
         finally:
             with suppress(sqlite3.Error):
                 if conn is not None and conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+    def _failure(self, exc: Exception) -> Exception:
+        """``StoreError`` for what the file did (a bad row included); anything else as is."""
+        if not isinstance(exc, (sqlite3.Error, json.JSONDecodeError)):
+            return exc
+        reason = str(exc) or type(exc).__name__
+        error = StoreError(f"{self._label} {self.path} unavailable: {reason}")
+        error.__cause__ = exc
+        return error
+
+    def _writers(self) -> _Writers:
+        writers = self._writers_of_pid
+        if writers is None or writers.pid != os.getpid():
+            with self._lock:
+                writers = self._writers_of_pid
+                if writers is None or writers.pid != os.getpid():
+                    writers = self._writers_of_pid = _Writers(self.path)
+        return writers
 
     def _connection(self) -> sqlite3.Connection:
         handle: _Handle | None = getattr(self._local, "handle", None)

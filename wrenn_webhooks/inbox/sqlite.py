@@ -386,25 +386,29 @@ class SQLiteInbox(SQLiteFile):
         context: Mapping[str, str] | None = None,
     ) -> bool:
         """Store a verified event, committed before returning; ``False`` if ``key`` is stored."""
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO inbox (key, body, event_type, resource_id, delivery_id,"
-                " signed_at, received_at, status, attempts, completed, last_errors,"
-                " next_attempt_at, lease_until, context) VALUES (?, ?, ?, ?, ?, ?, ?,"
-                " 'pending', 0, '[]', '{}', ?, 0, ?)",
-                (
-                    key,
-                    body,
-                    event.event,
-                    event.resource.id,
-                    delivery.delivery_id,
-                    delivery.timestamp.timestamp(),
-                    now,
-                    now,
-                    json.dumps(dict(context)) if context else None,
-                ),
+        row = (
+            key,
+            body,
+            event.event,
+            event.resource.id,
+            delivery.delivery_id,
+            delivery.timestamp.timestamp(),
+            now,
+            now,
+            json.dumps(dict(context)) if context else None,
+        )
+        return self._write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT OR IGNORE INTO inbox (key, body, event_type, resource_id, delivery_id,"
+                    " signed_at, received_at, status, attempts, completed, last_errors,"
+                    " next_attempt_at, lease_until, context) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                    " 'pending', 0, '[]', '{}', ?, 0, ?)",
+                    row,
+                ).rowcount
+                == 1
             )
-            return cursor.rowcount == 1
+        )
 
     # --- the workers' side -------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 
 from .._sqlite import SQLiteFile
 from ..errors import ConfigurationError
@@ -60,39 +61,43 @@ class SQLiteIdempotencyStore(SQLiteFile):
 
     def claim(self, key: str, *, now: float, lease: float) -> Claim:
         """Take a lease on ``key`` unless one is held or the key is done."""
-        with self._transaction() as conn:
-            if abs(now - self._purged_at) >= self.ttl / 10:  # abs: survive a clock set back
-                conn.execute("DELETE FROM records WHERE expires <= ?", (now,))
-                self._purged_at = now
-            row = conn.execute(
-                "SELECT completed, done, lease_until, expires FROM records WHERE key = ?", (key,)
-            ).fetchone()
-            if row is None or row[3] <= now:
-                completed: frozenset[str] = frozenset()
-                state = ClaimState.NEW
-            else:
-                completed = frozenset(json.loads(row[0]))
-                if row[1]:
-                    return Claim(ClaimState.DONE, completed)
-                if row[2] > now:
-                    return Claim(ClaimState.BUSY, completed)
-                state = ClaimState.RETRY
-            conn.execute(
-                "INSERT OR REPLACE INTO records VALUES (?, ?, 0, ?, ?)",
-                (key, json.dumps(sorted(completed)), now + lease, now + self.ttl),
-            )
-            return Claim(state, completed)
+        return self._write(lambda conn: self._claim(conn, key, now, lease))
+
+    def _claim(self, conn: sqlite3.Connection, key: str, now: float, lease: float) -> Claim:
+        if abs(now - self._purged_at) >= self.ttl / 10:  # abs: survive a clock set back
+            conn.execute("DELETE FROM records WHERE expires <= ?", (now,))
+            self._purged_at = now
+        row = conn.execute(
+            "SELECT completed, done, lease_until, expires FROM records WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None or row[3] <= now:
+            completed: frozenset[str] = frozenset()
+            state = ClaimState.NEW
+        else:
+            completed = frozenset(json.loads(row[0]))
+            if row[1]:
+                return Claim(ClaimState.DONE, completed)
+            if row[2] > now:
+                return Claim(ClaimState.BUSY, completed)
+            state = ClaimState.RETRY
+        conn.execute(
+            "INSERT OR REPLACE INTO records VALUES (?, ?, 0, ?, ?)",
+            (key, json.dumps(sorted(completed)), now + lease, now + self.ttl),
+        )
+        return Claim(state, completed)
 
     def complete_handler(self, key: str, handler: str, *, now: float) -> None:
         """Record that ``handler`` completed for ``key``."""
-        with self._transaction() as conn:
-            row = conn.execute("SELECT completed FROM records WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                completed = sorted(set(json.loads(row[0])) | {handler})
-                conn.execute(
-                    "UPDATE records SET completed = ?, expires = ? WHERE key = ?",
-                    (json.dumps(completed), now + self.ttl, key),
-                )
+        self._write(lambda conn: self._complete(conn, key, handler, now))
+
+    def _complete(self, conn: sqlite3.Connection, key: str, handler: str, now: float) -> None:
+        row = conn.execute("SELECT completed FROM records WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            completed = sorted(set(json.loads(row[0])) | {handler})
+            conn.execute(
+                "UPDATE records SET completed = ?, expires = ? WHERE key = ?",
+                (json.dumps(completed), now + self.ttl, key),
+            )
 
     def finish(self, key: str, *, now: float) -> None:
         """End the lease on ``key`` and mark every handler complete."""
@@ -103,8 +108,9 @@ class SQLiteIdempotencyStore(SQLiteFile):
         self._end_lease(key, done=False, now=now)
 
     def _end_lease(self, key: str, *, done: bool, now: float) -> None:
-        with self._transaction() as conn:
-            conn.execute(
+        self._write(
+            lambda conn: conn.execute(
                 "UPDATE records SET lease_until = 0, done = ?, expires = ? WHERE key = ?",
                 (int(done), now + self.ttl, key),
             )
+        )
