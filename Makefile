@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-inbox test lint typecheck unit test-slow test-pythons dist fuzz docs docs-serve clean bench \
+.PHONY: run run-inbox test lint typecheck unit test-slow load-figures test-pythons dist fuzz docs docs-serve clean bench \
 	screenshots
 
 $(STAMP): pyproject.toml
@@ -38,6 +38,11 @@ unit: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
+
+## make load-figures: the load tests alone, their figures written to
+## benchmarks/results/load.json for the reliability page
+load-figures: $(STAMP)
+	WRENN_LOAD_RESULTS=benchmarks/results/load.json $(BIN)/pytest -q -m slow tests/test_load.py
 
 ## make test-pythons: the unit tests on every other Python from 3.10 to 3.13 found here
 ## (PYTHONS="3.10 3.13" to choose), each in a .venv-3.X of its own

@@ -7,9 +7,18 @@ started once and measured in the same run, interleaved round by round:
   (HMAC-SHA256 hexdigest, ``hmac.compare_digest``, ``json.loads``);
 - ``sdk``: ``examples.receiver:app`` as it is. Every delivery is a successful
   ``capsule.pause``, so one handler runs (an ``info`` log line, which goes
-  nowhere: gunicorn sets up no logging for the app). Once with the default
-  in-memory idempotency store in each worker, once with one SQLite store shared
-  by the workers (``WRENN_WEBHOOK_STORE=sqlite:///<tmp>/idem-....db``).
+  nowhere: gunicorn sets up no logging for the app). Once per idempotency store:
+  the default in-memory store in each worker; one SQLite store shared by the
+  workers (``WRENN_WEBHOOK_STORE=sqlite:///<tmp>/idem-....db``); and the Redis
+  store (``WRENN_WEBHOOK_STORE=redis://127.0.0.1:<port>/0``) on a
+  ``redis-server`` of its own per ``appendfsync`` setting (``everysec``,
+  ``always``; ``appendonly yes``, no snapshots), started once for the run by
+  ``bench_inbox``'s helpers and emptied (FLUSHALL) before each of its cases.
+  Without ``redis-server`` or redis-py the Redis cases are skipped, saying why.
+  For each Redis case, the commands per request: ``INFO commandstats`` read
+  before and after each measured run, ``INFO`` itself left out, over the
+  requests answered. Redis counts a script's ``EVALSHA`` and each command the
+  script runs.
 
 Workers: 2 ``sync``, and 2 ``gthread`` x 8 threads. Throughput is compared as
 the median over rounds of SDK/bare requests/s within a round.

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, Request
 from werkzeug.serving import make_server
@@ -27,6 +28,9 @@ from wrenn_webhooks import Event, WebhookReceiver
 from wrenn_webhooks.flask import console
 from wrenn_webhooks.inbox import SQLiteInbox, Worker
 from wrenn_webhooks.testing import FrozenClock, encode_event, make_event, signed_request
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -96,10 +100,13 @@ def serve(inbox: SQLiteInbox) -> tuple[str, object]:
     return f"http://127.0.0.1:{server.server_port}/console", server
 
 
-def shoot(url: str, out: Path, profile: Path) -> None:
+def headless_chromium(profile: Path, *, width: int = 1200) -> WebDriver:
+    """Debian's Chromium, headless, driven by its own chromedriver (selenium downloads nothing).
+
+    The screenshots and the console's browser tests both use it.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -112,12 +119,18 @@ def shoot(url: str, out: Path, profile: Path) -> None:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
-        "--window-size=1200,900",
+        f"--window-size={width},900",
         "--hide-scrollbars",
         f"--user-data-dir={profile}",
     ]:
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def shoot(url: str, out: Path, profile: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = headless_chromium(profile)
     try:
         driver.get(url + "/")
         driver.save_screenshot(str(out / "console-overview.png"))

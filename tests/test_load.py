@@ -8,9 +8,11 @@ delivery signed when it is sent, as Wrenn signs each attempt. Two handlers run
 per event and record each successful run in a SQLite file, so "handled once"
 is counted from what the handlers did, not from what the receiver answered.
 
-Each test prints one line of figures and adds them to
-``benchmarks/results/load.json`` (rewritten at each run of this module) for
-the reliability page. Every run is bounded: a fixed number of deliveries and a
+Each test prints one line of figures and adds them to the JSON file named by
+``WRENN_LOAD_RESULTS`` (rewritten at each run of this module): ``make load-figures``
+points it at ``benchmarks/results/load.json``, for the reliability page; without it,
+a file in the temporary directory, so that a test run leaves the checkout as it was.
+Every run is bounded: a fixed number of deliveries and a
 time limit after which the driving threads stop.
 """
 
@@ -25,6 +27,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -56,7 +59,9 @@ OLD_SECRET = "0ld5ecre70ld5ecre70ld5ecre70ld5ecre70ld5ecre70ld5ecre70ld5ecre7a"
 NEW_SECRET = "n3w5ecre7n3w5ecre7n3w5ecre7n3w5ecre7n3w5ecre7n3w5ecre7n3w5ecre7b"
 TIME_LIMIT = 120.0
 """Seconds any one load run may take before its threads stop taking work."""
-RESULTS = ROOT / "benchmarks" / "results" / "load.json"
+RESULTS = Path(
+    os.environ.get("WRENN_LOAD_RESULTS") or Path(tempfile.gettempdir()) / "wrenn-webhooks-load.json"
+)
 _results_lock = threading.Lock()
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from werkzeug.serving import make_server
 
+from scripts.screenshots import CHROMEDRIVER, CHROMIUM, headless_chromium
 from tests.console import PREFIX, fill, make_app
 from tests.inbox import body_for, put
 from wrenn_webhooks.inbox import SQLiteInbox
@@ -23,36 +24,17 @@ from wrenn_webhooks.inbox import SQLiteInbox
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """One headless Chromium for the module; never lets selenium-manager download anything."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
     if missing:
         pytest.skip(f"{' and '.join(missing)} missing: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason='pip install -e ".[dev]"')
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ]:
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    pytest.importorskip("selenium.webdriver", reason='pip install -e ".[dev]"')
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium"), width=1280)
     driver.set_page_load_timeout(30)
     try:
         yield driver
