@@ -85,7 +85,7 @@ docs-serve: $(STAMP)
 ## (also BENCH_CORE_ARGS, BENCH_ASGI_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS,
 ## BENCH_OBSERVE_ARGS);
 ## python -m benchmarks.report renders the JSON. As root, it installs wrk and redis-server
-## when missing; without redis-server the inbox benchmark skips its Redis rows, saying so.
+## when missing; without redis-server the HTTP and inbox benchmarks skip their Redis rows, saying so.
 bench: $(STAMP)
 	@missing=""; for tool in wrk redis-server; do \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \

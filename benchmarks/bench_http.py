@@ -66,11 +66,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).with_name("wrk_post.lua")
@@ -81,6 +84,10 @@ TARGET_RATIO = 0.95
 WORKERS, THREADS = 2, 8
 WRK_INSTALL = "apt-get install -y wrk  (as root; Debian or Ubuntu)"
 APPS = {"bare": "benchmarks.bare_app:app", "sdk": "examples.receiver:app"}
+REDIS_FSYNC = ("everysec", "always")
+"""The ``appendfsync`` settings of the Redis servers measured, one server each."""
+SDK_STORES = (("memory", ""), ("sqlite", ""), *(("redis", fsync) for fsync in REDIS_FSYNC))
+"""The SDK's idempotency stores measured, with their Redis server's ``appendfsync``."""
 
 # Loaded by gunicorn from a temporary file: tags each worker's answers with its
 # pid and tells the benchmark the worker is up. Both apps get the same.
@@ -121,11 +128,21 @@ class Server:
 
     app: str  # a key of APPS
     worker_class: str  # "sync" or "gthread"
-    store: str = "-"  # "memory" or "sqlite" for the SDK
+    store: str = "-"  # "memory", "sqlite" or "redis" for the SDK
+    fsync: str = ""  # the Redis server's appendfsync, for the "redis" store
 
     @property
     def label(self) -> str:
-        return "bare Flask view (floor)" if self.app == "bare" else f"SDK, {self.store} store"
+        if self.app == "bare":
+            return "bare Flask view (floor)"
+        return f"SDK, {self.store} store" + (f" ({self.fsync})" if self.fsync else "")
+
+    @property
+    def name(self) -> str:
+        """A name for its files: app, worker class, store and ``appendfsync``."""
+        return "-".join(
+            part for part in (self.app, self.worker_class, self.store, self.fsync) if part
+        )
 
 
 @dataclass(frozen=True)
@@ -147,14 +164,20 @@ class Case:
         return f"{self.group}: {self.server.label}"
 
 
-def cases(variants: Iterable[str]) -> list[Case]:
-    """The cases to run: ``sync``, ``gthread`` (keep-alive) and ``gthread-close``."""
+def cases(variants: Iterable[str], with_redis: bool = True) -> list[Case]:
+    """The cases to run: ``sync``, ``gthread`` (keep-alive) and ``gthread-close``.
+
+    Each variant has the bare view, then the SDK on every store of ``SDK_STORES``;
+    without ``with_redis``, on the memory and SQLite stores only.
+    """
     out = []
     for variant in variants:
         kind, _, close = variant.partition("-")
         connection = "close" if close else "server closes" if kind == "sync" else "keep-alive"
-        for app, store in (("bare", "-"), ("sdk", "memory"), ("sdk", "sqlite")):
-            out.append(Case(Server(app, kind, store), connection))
+        out.append(Case(Server("bare", kind), connection))
+        for store, fsync in SDK_STORES:
+            if with_redis or store != "redis":
+                out.append(Case(Server("sdk", kind, store, fsync), connection))
     return out
 
 
@@ -285,13 +308,29 @@ def worker_options(worker_class: str, connections: int | None = None) -> list[st
     return options
 
 
+def store_url(server: Server, workdir: Path, redis_urls: dict[str, str]) -> str | None:
+    """The ``WRENN_WEBHOOK_STORE`` of ``server``; ``None`` for the in-memory store (the default).
+
+    A SQLite file of its own in ``workdir``, or the URL of the Redis server with
+    its ``appendfsync`` setting (``redis_urls``).
+    """
+    if server.store == "sqlite":
+        return f"sqlite:///{workdir / f'idem-{server.name}.db'}"
+    if server.store == "redis":
+        return redis_urls[server.fsync]
+    return None
+
+
 @contextmanager
-def serve(server: Server, workdir: Path, connections: int | None = None) -> Iterator[str]:
+def serve(
+    server: Server, workdir: Path, connections: int | None = None, store: str | None = None
+) -> Iterator[str]:
     """Run ``server`` under gunicorn until the block ends; yield its webhook URL.
 
-    ``connections``: how many wrk holds open (see ``worker_options``).
+    ``connections``: how many wrk holds open (see ``worker_options``); ``store``:
+    the workers' ``WRENN_WEBHOOK_STORE`` (see ``store_url``), none by default.
     """
-    name = f"{server.app}-{server.worker_class}-{server.store}"
+    name = server.name
     ready = workdir / f"ready-{name}"
     ready.mkdir()
     conf = workdir / "gunicorn_bench.conf.py"
@@ -299,8 +338,8 @@ def serve(server: Server, workdir: Path, connections: int | None = None) -> Iter
         conf.write_text(GUNICORN_CONF)
     env = {k: v for k, v in os.environ.items() if k != "WRENN_WEBHOOK_STORE"}
     env.update(WRENN_WEBHOOK_SECRET=SECRET, BENCH_READY_DIR=str(ready))
-    if server.store == "sqlite":
-        env["WRENN_WEBHOOK_STORE"] = f"sqlite:///{workdir / f'idem-{name}.db'}"
+    if store is not None:
+        env["WRENN_WEBHOOK_STORE"] = store
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-c", str(conf), "--bind", f"127.0.0.1:{port}"]
     command += worker_options(server.worker_class, connections)
@@ -327,6 +366,71 @@ def stop(process: subprocess.Popen[Any], timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# --- Redis ------------------------------------------------------------------
+
+
+def find_redis_store() -> tuple[str | None, str | None]:
+    """The ``redis-server`` binary for the Redis store cases, or why they are skipped.
+
+    Returns (binary, None), or (None, the reason), which is also said on stderr.
+    """
+    from benchmarks.bench_inbox import redis_missing
+
+    reason = redis_missing()
+    if reason is not None:
+        print(f"Redis store cases skipped: {reason}", file=sys.stderr, flush=True)
+        return None, reason
+    return shutil.which("redis-server"), None
+
+
+def start_redis(stack: ExitStack, binary: str, workdir: Path) -> dict[str, str]:
+    """Start a ``redis-server`` per ``REDIS_FSYNC`` setting until ``stack`` closes.
+
+    Each listens on 127.0.0.1 only (``bench_inbox.redis_server``). Returns their
+    URLs by ``appendfsync`` setting.
+    """
+    from benchmarks.bench_inbox import redis_server
+
+    return {
+        fsync: stack.enter_context(redis_server(binary, fsync, workdir)) for fsync in REDIS_FSYNC
+    }
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A redis-py client for ``url``: for its ``INFO commandstats`` and FLUSHALL."""
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def redis_calls(client: redis.Redis) -> Counter[str]:
+    """The commands the server has run so far, by name (``INFO commandstats``), INFO left out."""
+    stats = client.info("commandstats")
+    return Counter(
+        {
+            name.removeprefix("cmdstat_"): int(entry["calls"])
+            for name, entry in stats.items()
+            if name != "cmdstat_info"
+        }
+    )
+
+
+def calls_per_answer(
+    runs: list[dict[str, Any]], answers: int
+) -> tuple[float | None, dict[str, float]]:
+    """Redis commands per answer over ``runs`` (their ``redis_calls``): in all, and by command.
+
+    ``(None, {})`` when nothing was answered.
+    """
+    calls: Counter[str] = Counter()
+    for run in runs:
+        calls.update(run["redis_calls"])
+    if not answers:
+        return None, {}
+    by_command = {name: round(count / answers, 2) for name, count in calls.most_common()}
+    return round(sum(calls.values()) / answers, 2), by_command
 
 
 # --- the run ----------------------------------------------------------------
@@ -381,6 +485,9 @@ def summarize(
             ratio, r25, r75 = _spread(ratios)
             row.update(ratio_to_bare=round(ratio, 3), ratio_p25=round(r25, 3))
             row.update(ratio_p75=round(r75, 3), round_ratios=[round(r, 3) for r in ratios])
+        if case.server.store == "redis":
+            per_request, by_command = calls_per_answer(runs, row["requests"])
+            row.update(redis_calls_per_request=per_request, redis_calls_by_command=by_command)
         results.append(row)
     return {"benchmark": "http", **settings, "target_ratio": TARGET_RATIO, "results": results}
 
@@ -394,14 +501,18 @@ def measure(
     expected_rps: float,
     connections: int,
     wrk_threads: int,
+    counted: redis.Redis | None = None,
 ) -> tuple[dict[str, Any], int]:
     """One wrk run on a fresh request file, sized (and grown if used up) for the rate.
 
-    Returns wrk's report and the body size in bytes.
+    Returns wrk's report and the body size in bytes. With ``counted`` (a client
+    of the case's Redis server), the report's ``redis_calls`` holds the commands
+    the server ran during the run, by name.
     """
     margin = 1.5
     for _attempt in range(4):
         body_bytes = write_requests(requests_file, math.ceil(expected_rps * seconds * margin) + 500)
+        before = redis_calls(counted) if counted is not None else Counter()
         report = run_wrk(
             url,
             requests_file,
@@ -410,10 +521,32 @@ def measure(
             threads=wrk_threads,
             close=case.connection == "close",
         )
+        if counted is not None:
+            report["redis_calls"] = dict(redis_calls(counted) - before)
         if not report["exhausted"]:
             return report, body_bytes
         margin *= 2  # the file ran out before the time did: again, with more
     raise RuntimeError(f"{case.name}: wrk used up every request file")
+
+
+def start_servers(
+    stack: ExitStack, chosen: list[Case], workdir: Path, connections: int, binary: str | None
+) -> tuple[dict[Server, str], dict[str, redis.Redis]]:
+    """Start every server of ``chosen``, until ``stack`` closes.
+
+    With ``binary``, the Redis servers first (``start_redis``). Returns each
+    gunicorn server's webhook URL, and a client of each Redis server by its
+    ``appendfsync`` setting.
+    """
+    redis_urls = start_redis(stack, binary, workdir) if binary is not None else {}
+    clients = {
+        fsync: stack.enter_context(closing(redis_client(url))) for fsync, url in redis_urls.items()
+    }
+    urls: dict[Server, str] = {}
+    for server in dict.fromkeys(case.server for case in chosen):
+        store = store_url(server, workdir, redis_urls)
+        urls[server] = stack.enter_context(serve(server, workdir, connections, store))
+    return urls, clients
 
 
 def run(
@@ -427,18 +560,21 @@ def run(
 ) -> dict[str, Any]:
     """Start every server, then measure every case round by round; return the report."""
     from benchmarks.bench_core import _cores
+    from benchmarks.bench_inbox import redis_version
 
-    chosen = cases(variants)
+    binary, redis_skipped = find_redis_store()
+    chosen = cases(variants, with_redis=binary is not None)
     samples: dict[Case, list[dict[str, Any]]] = {case: [] for case in chosen}
     best: dict[Case, float] = {}  # the best requests/s so far: sizes the files
     body_bytes = 0
     with tempfile.TemporaryDirectory(prefix="wrenn-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        urls: dict[Server, str] = {}
-        for server in dict.fromkeys(case.server for case in chosen):
-            urls[server] = stack.enter_context(serve(server, workdir, connections))
+        urls, redis_clients = start_servers(stack, chosen, workdir, connections, binary)
         for number in range(rounds):
             for case in round_order(chosen, number):
+                counted = redis_clients.get(case.server.fsync)
+                if counted is not None:
+                    counted.flushall()  # the keys of earlier runs: Redis' memory stays bounded
                 for seconds in (warmup, duration) if warmup else (duration,):
                     report, body_bytes = measure(
                         urls[case.server],
@@ -448,6 +584,7 @@ def run(
                         expected_rps=best.get(case, first_rate),
                         connections=connections,
                         wrk_threads=wrk_threads,
+                        counted=counted,
                     )
                     best[case] = max(best.get(case, 0.0), report["rps"])
                 samples[case].append(report)  # the last run: the measured one
@@ -465,6 +602,8 @@ def run(
         "wrk_threads": wrk_threads,
         "gunicorn": f"{WORKERS} workers; gthread with {THREADS} threads",
         "body_bytes": body_bytes,
+        "redis": redis_version(binary) if binary is not None else None,
+        "redis_skipped": redis_skipped,
     }
     return summarize(samples, settings)
 
@@ -475,24 +614,49 @@ def table(report: dict[str, Any]) -> str:
         f"HTTP benchmark: {report['machine']}; {report['rounds']} rounds x "
         f"{report['duration_s']} s per case, {report['connections']} connections, "
         f"{report['body_bytes']}-byte bodies",
-        f"{'workers, connection':<28} {'app':<24} {'req/s':>7} {'p25-p75':>13} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'x bare':>6} {'shares %':>9} {'err':>4}",
+        f"{'workers, connection':<28} {'app':<28} {'req/s':>7} {'p25-p75':>13} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'x bare':>6} {'shares %':>9} {'err':>4} {'cmd/req':>7}",
     ]
     for row in report["results"]:
         spread = f"{row['rps_p25']}-{row['rps_p75']}"
         ratio = f"{row['ratio_to_bare']:.3f}" if "ratio_to_bare" in row else "1"
         shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
         errors = row["errors"] + row["non_2xx"] + row["duplicates"]
+        calls = row.get("redis_calls_per_request")
+        per_request = "-" if calls is None else f"{calls:.2f}"
         lines.append(
-            f"{row['workers'] + ', ' + row['connection']:<28} {row['app']:<24} "
+            f"{row['workers'] + ', ' + row['connection']:<28} {row['app']:<28} "
             f"{row['rps_median']:>7} {spread:>13} {row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
-            f"{ratio:>6} {shares:>9} {errors:>4}"
+            f"{ratio:>6} {shares:>9} {errors:>4} {per_request:>7}"
         )
     lines.append(
         f"x bare: median of per-round SDK/bare throughput (target >= {report['target_ratio']}); "
         "shares: requests answered by each worker; err: socket errors + non-2xx + duplicates"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + redis_lines(report))
+
+
+def redis_lines(report: dict[str, Any]) -> list[str]:
+    """The text table's notes on Redis: its version or why it was skipped, and commands by name."""
+    if report.get("redis_skipped"):
+        return [f"Redis store cases skipped: {report['redis_skipped']}"]
+    if not report.get("redis"):
+        return []
+    return [
+        f"cmd/req: Redis {report['redis']} commands per request answered (INFO commandstats, "
+        "INFO left out; a script counts as its EVALSHA and each command it runs), by command:",
+        *by_command_lines(report["results"], "case"),
+    ]
+
+
+def by_command_lines(rows: list[dict[str, Any]], name: str) -> list[str]:
+    """For each row with ``redis_calls_by_command``: its ``name`` field, then calls per command."""
+    lines = []
+    for row in rows:
+        if row.get("redis_calls_by_command"):
+            calls = ", ".join(f"{n} {c:.2f}" for n, c in row["redis_calls_by_command"].items())
+            lines.append(f"  {row[name]}: {calls}")
+    return lines
 
 
 def add_load_arguments(parser: argparse.ArgumentParser, first_rate: float, rounds: int = 3) -> None:

@@ -18,7 +18,13 @@ skipped, saying why.
 Accepts. ``benchmarks.inbox_app`` (a receiver in inbox mode with one no-op
 handler, behind the Flask blueprint) runs under gunicorn with 2 sync workers on
 127.0.0.1, once per backend; every server starts once and they are measured
-interleaved, round by round. The load is ``bench_http``'s: wrk with
+interleaved, round by round. So does ``benchmarks.bare_app``, ``bench_http``'s
+bare Flask view (HMAC, ``compare_digest``, ``json.loads``; it answers 200 and
+stores nothing): each row's "vs bare" is the median over rounds of its
+requests/s over the bare view's in the same round. For the rows on Redis, the
+commands per accept: ``INFO commandstats`` read before and after each measured
+run, ``INFO`` left out, over the run's 202s (a script counts as its
+``EVALSHA`` and each command it runs). The load is ``bench_http``'s: wrk with
 ``wrk_post.lua`` and a file of distinct deliveries signed just before each run.
 Every answer must be a 202; after each run the inbox's events (a peer's queue length) are counted
 (``stats``: pending, done and dead) once the server is idle, to show that every
@@ -59,6 +65,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -68,16 +75,27 @@ from unittest import mock
 
 from benchmarks import bench_http
 from benchmarks.bench_core import _cores
-from benchmarks.bench_http import SECRET, _spread, run_wrk, worker_share, write_requests
+from benchmarks.bench_http import (
+    SECRET,
+    _spread,
+    calls_per_answer,
+    redis_calls,
+    redis_client,
+    run_wrk,
+    worker_share,
+    write_requests,
+)
 
 if TYPE_CHECKING:
+    import redis
+
     from wrenn_webhooks.inbox import SQLiteInbox
     from wrenn_webhooks.redis import RedisInbox
 
 APP = "benchmarks.inbox_app:app"
 TARGET_RPS = 1000
 WORKERS = bench_http.WORKERS
-REDIS_FSYNC = ("everysec", "always")
+REDIS_FSYNC = bench_http.REDIS_FSYNC
 """The ``appendfsync`` settings measured: Redis' counterparts of ``NORMAL`` and ``FULL``."""
 REDIS_INSTALL = "apt-get install -y redis-server  (as root; Debian or Ubuntu)"
 PEERS = {"Celery": "celery", "RQ": "rq"}
@@ -150,15 +168,18 @@ def open_inbox(environ: Mapping[str, str]) -> SQLiteInbox | RedisInbox:
 
 @dataclass(frozen=True)
 class Backend:
-    """One inbox measured: a SQLite file or a Redis server, and its durability setting."""
+    """One inbox measured: a SQLite file or a Redis server, and its durability setting.
 
-    kind: str  # "SQLite" or "Redis"; or a peer: "Celery" or "RQ"
+    Or a peer's queue on a Redis server; or (``BARE``) the bare view, with no inbox.
+    """
+
+    kind: str  # "SQLite" or "Redis"; or a peer: "Celery" or "RQ"; or "bare"
     setting: str  # SQLite's synchronous, or the server's appendfsync
     target: str  # the inbox file, or the server's URL
 
     @property
     def label(self) -> str:
-        return f"{self.kind} {self.setting}"
+        return BARE_LABEL if self.bare else f"{self.kind} {self.setting}"
 
     @property
     def peer(self) -> bool:
@@ -166,12 +187,31 @@ class Backend:
         return self.kind in PEERS
 
     @property
+    def bare(self) -> bool:
+        """Whether this is the bare Flask view, which stores nothing."""
+        return self.kind == "bare"
+
+    @property
+    def sdk(self) -> bool:
+        """Whether this is one of the SDK's inboxes."""
+        return self.kind in ("SQLite", "Redis")
+
+    @property
+    def on_redis(self) -> bool:
+        """Whether it stores on a Redis server (``target``): the SDK's Redis inbox or a peer."""
+        return self.kind == "Redis" or self.peer
+
+    @property
     def app(self) -> str:
-        """The app gunicorn serves for it: ``inbox_app``, or the peer's view."""
+        """The app gunicorn serves for it: ``inbox_app``, the peer's view or the bare view."""
+        if self.bare:
+            return bench_http.APPS["bare"]
         return PEER_APPS.get(self.kind, APP)
 
     def env(self) -> dict[str, str]:
         """The environment naming this inbox to ``open_inbox`` (the queue to ``peer_apps``)."""
+        if self.bare:
+            return {}
         if self.peer:
             return {"BENCH_PEER_REDIS": self.target}
         if self.kind == "Redis":
@@ -197,17 +237,27 @@ class Backend:
                 Path(self.target + suffix).unlink(missing_ok=True)
 
 
+BARE_LABEL = "bare Flask view (floor)"
+BARE = Backend("bare", "-", "-")
+"""The bare view: ``bench_http``'s floor, served and loaded as the inboxes are."""
+
+
+def redis_missing() -> str | None:
+    """Why Redis cannot be measured (``redis-server`` or redis-py missing); ``None`` if it can."""
+    if shutil.which("redis-server") is None:
+        return f"redis-server is not installed; install it with: {REDIS_INSTALL}"
+    if importlib.util.find_spec("redis") is None:
+        return 'redis-py is not installed; install it with: pip install -e ".[redis]"'
+    return None
+
+
 def find_redis() -> str | None:
     """The ``redis-server`` binary; ``None``, saying why on stderr, if Redis cannot be measured."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = f"redis-server is not installed; install it with: {REDIS_INSTALL}"
-    elif importlib.util.find_spec("redis") is None:
-        reason = 'redis-py is not installed; install it with: pip install -e ".[redis]"'
-    else:
-        return binary
-    print(f"Redis rows skipped: {reason}", file=sys.stderr, flush=True)
-    return None
+    reason = redis_missing()
+    if reason is not None:
+        print(f"Redis rows skipped: {reason}", file=sys.stderr, flush=True)
+        return None
+    return shutil.which("redis-server")
 
 
 def find_peers() -> list[str]:
@@ -322,7 +372,8 @@ def file_system(path: Path) -> str:
 @contextmanager
 def serve_inbox(backend: Backend, workdir: Path) -> Iterator[str]:
     """``bench_http.serve`` for the inbox app on ``backend``; yield its webhook URL."""
-    backend.open().close()  # SQLite's schema, before two workers race for it
+    if not backend.bare:
+        backend.open().close()  # SQLite's schema, before two workers race for it
     server = bench_http.Server("inbox", "sync", backend.label.replace(" ", "-"))
     with (
         mock.patch.dict(bench_http.APPS, inbox=backend.app),
@@ -334,19 +385,26 @@ def serve_inbox(backend: Backend, workdir: Path) -> Iterator[str]:
 
 def accept_run(
     url: str,
-    inbox: SQLiteInbox | RedisInbox | PeerQueue,
+    inbox: SQLiteInbox | RedisInbox | PeerQueue | None,
     seconds: int,
     requests_file: Path,
     *,
     expected_rps: float,
     connections: int,
     wrk_threads: int,
+    counted: redis.Redis | None = None,
 ) -> dict[str, Any]:
-    """One wrk run on fresh deliveries, with the events it added to ``inbox`` (``stored``)."""
+    """One wrk run on fresh deliveries, with the events it added to ``inbox`` (``stored``).
+
+    Without an inbox (the bare view), ``stored`` is 0. With ``counted`` (a client
+    of the backend's Redis server), ``redis_calls`` holds the commands the server
+    ran during the run, by name: read after ``stored``'s commands, before ``settled``'s.
+    """
     margin = 1.5
     for _attempt in range(4):
         write_requests(requests_file, math.ceil(expected_rps * seconds * margin) + 500)
-        before = stored(inbox)
+        before = stored(inbox) if inbox is not None else 0
+        calls = redis_calls(counted) if counted is not None else Counter()
         report = run_wrk(
             url,
             requests_file,
@@ -355,18 +413,55 @@ def accept_run(
             threads=wrk_threads,
             close=False,
         )
-        report["stored"] = settled(inbox) - before
+        if counted is not None:
+            report["redis_calls"] = dict(redis_calls(counted) - calls)
+        report["stored"] = settled(inbox) - before if inbox is not None else 0
         if not report["exhausted"]:
             return report
         margin *= 2  # the file ran out before the time did: again, with more
-    raise RuntimeError(f"{inbox!r}: wrk used up every request file")
+    raise RuntimeError(f"{url}: wrk used up every request file")
 
 
-def summarize_accepts(samples: dict[Backend, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per backend: medians with spread, answers other than 202, and stored against accepted."""
+def rate_fields(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row's requests/s (median, p25, p75, per round), latencies and worker shares."""
+    rps, p25, p75 = _spread([run["rps"] for run in runs])
+    return {
+        "rps_median": round(rps),
+        "rps_p25": round(p25),
+        "rps_p75": round(p75),
+        "round_rps": [round(run["rps"]) for run in runs],
+        "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
+        "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
+        "worker_share": worker_share(runs),
+    }
+
+
+def ratio_to_bare(runs: list[dict[str, Any]], bare: list[dict[str, Any]]) -> dict[str, Any]:
+    """``vs_bare``: the median over rounds of ``runs``' requests/s over the bare view's.
+
+    ``runs`` and ``bare`` hold one run per round, in the same order; each ratio
+    sets a run against the bare view's run of the same round. With the ratios'
+    p25 and p75 (``vs_bare_p25``, ``vs_bare_p75``); ``None`` without bare runs.
+    """
+    pairs = zip(runs, bare, strict=True) if bare else ()
+    ratios = [run["rps"] / floor["rps"] for run, floor in pairs if floor["rps"]]
+    if not ratios:
+        return {"vs_bare": None, "vs_bare_p25": None, "vs_bare_p75": None}
+    ratio, p25, p75 = _spread(ratios)
+    return {"vs_bare": round(ratio, 3), "vs_bare_p25": round(p25, 3), "vs_bare_p75": round(p75, 3)}
+
+
+def summarize_accepts(
+    samples: dict[Backend, list[dict[str, Any]]], bare: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Per backend: medians with spread, answers other than 202, and stored against accepted.
+
+    With the bare view's runs (``bare``, one per round), each row's ``vs_bare``
+    (``ratio_to_bare``); for the rows on Redis, its commands per accept
+    (``redis_calls_per_accept``, and ``redis_calls_by_command``).
+    """
     rows = []
     for backend, runs in samples.items():
-        rps, p25, p75 = _spread([run["rps"] for run in runs])
         accepted = sum(int(run["statuses"].get("202", 0)) for run in runs)
         requests = sum(int(run["requests"]) for run in runs)
         duplicates = sum(int(run["duplicates"]) for run in runs)
@@ -374,27 +469,37 @@ def summarize_accepts(samples: dict[Backend, list[dict[str, Any]]]) -> list[dict
             max(0, int(run["statuses"].get("202", 0)) - int(run["duplicates"]) - run["stored"])
             for run in runs
         )
-        rows.append(
-            {
-                "backend": backend.label,
-                "rps_median": round(rps),
-                "rps_p25": round(p25),
-                "rps_p75": round(p75),
-                "round_rps": [round(run["rps"]) for run in runs],
-                "p50_ms": round(statistics.median(run["p50_us"] for run in runs) / 1000, 2),
-                "p99_ms": round(statistics.median(run["p99_us"] for run in runs) / 1000, 2),
-                "worker_share": worker_share(runs),
-                "requests": requests,
-                "accepted": accepted,
-                "non_202": requests - accepted,
-                "errors": sum(int(run["errors"]) for run in runs),
-                "duplicates": duplicates,
-                "stored": sum(int(run["stored"]) for run in runs),
-                "lost": lost,
-                "meets_target": rps >= TARGET_RPS,
-            }
-        )
+        row = {
+            "backend": backend.label,
+            **rate_fields(runs),
+            "requests": requests,
+            "accepted": accepted,
+            "non_202": requests - accepted,
+            "errors": sum(int(run["errors"]) for run in runs),
+            "duplicates": duplicates,
+            "stored": sum(int(run["stored"]) for run in runs),
+            "lost": lost,
+            "meets_target": statistics.median(run["rps"] for run in runs) >= TARGET_RPS,
+            **ratio_to_bare(runs, bare or []),
+        }
+        if backend.on_redis:
+            per_accept, by_command = calls_per_answer(runs, accepted)
+            row.update(redis_calls_per_accept=per_accept, redis_calls_by_command=by_command)
+        rows.append(row)
     return rows
+
+
+def summarize_bare(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bare view's row: requests/s, latencies, worker shares, and answers other than 200."""
+    requests = sum(int(run["requests"]) for run in runs)
+    answered = sum(int(run["statuses"].get("200", 0)) for run in runs)
+    return {
+        "backend": BARE_LABEL,
+        **rate_fields(runs),
+        "requests": requests,
+        "non_200": requests - answered,
+        "errors": sum(int(run["errors"]) for run in runs),
+    }
 
 
 def measure_accepts(
@@ -407,35 +512,43 @@ def measure_accepts(
     connections: int,
     wrk_threads: int,
     first_rate: float,
-) -> tuple[list[dict[str, Any]], int]:
-    """Serve every backend, then measure them interleaved; return the rows and body size."""
+) -> tuple[dict[Backend, list[dict[str, Any]]], int]:
+    """Serve every backend, then measure them interleaved; return the runs and body size.
+
+    The runs: each backend's measured ones, one per round.
+    """
     samples: dict[Backend, list[dict[str, Any]]] = {backend: [] for backend in backends}
     best: dict[Backend, float] = {}
     with ExitStack() as stack:
         urls = {b: stack.enter_context(serve_inbox(b, workdir)) for b in backends}
-        inboxes = {b: stack.enter_context(closing(b.open())) for b in backends}
+        inboxes = {b: stack.enter_context(closing(b.open())) for b in backends if not b.bare}
+        counted = {
+            b: stack.enter_context(closing(redis_client(b.target))) for b in backends if b.on_redis
+        }
         for number in range(rounds):
             shift = number % len(backends)
             for backend in backends[shift:] + backends[:shift]:
                 for seconds in (warmup, duration) if warmup else (duration,):
                     report = accept_run(
                         urls[backend],
-                        inboxes[backend],
+                        inboxes.get(backend),
                         seconds,
                         workdir / "requests.tsv",
                         expected_rps=best.get(backend, first_rate),
                         connections=connections,
                         wrk_threads=wrk_threads,
+                        counted=counted.get(backend),
                     )
                     best[backend] = max(best.get(backend, 0.0), report["rps"])
                 samples[backend].append(report)
+                stored_text = "" if backend.bare else f", {report['stored']} stored"
                 print(
                     f"  round {number + 1}/{rounds} accepts, {backend.label}: "
-                    f"{report['rps']:.0f} req/s, {report['stored']} stored",
+                    f"{report['rps']:.0f} req/s{stored_text}",
                     file=sys.stderr,
                     flush=True,
                 )
-    return summarize_accepts(samples), len(bench_http.template_body())
+    return samples, len(bench_http.template_body())
 
 
 def compare_peers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -494,7 +607,7 @@ def fill(backend: Backend, events: int, requests_file: Path) -> None:
     names, *lines = requests_file.read_text().splitlines()
     header_names = names.split("\t")[:-1]
     backend.empty()
-    inbox = backend.open()
+    inbox = open_inbox(backend.env())  # an SDK inbox: not a peer's queue
     try:
         for line in lines:
             *values, text = line.split("\t")
@@ -518,7 +631,7 @@ def _drain_here(backend: Backend, barrier: Any = None) -> tuple[int, float, floa
     from wrenn_webhooks.errors import StoreError
     from wrenn_webhooks.inbox import Worker
 
-    inbox = backend.open()
+    inbox = open_inbox(backend.env())  # an SDK inbox: not a peer's queue
     receiver = WebhookReceiver(SECRET, inbox=inbox)
     receiver.add(lambda event: None, "capsule.pause")
     worker = Worker(receiver)
@@ -674,7 +787,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        backends = [
+        backends = [BARE]
+        backends += [
             Backend("SQLite", setting, str(workdir / f"inbox-{setting.lower()}.db"))
             for setting in settings_offered()
         ]
@@ -684,7 +798,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 backends.append(Backend("Redis", setting, url))
                 if setting == PEER_FSYNC:  # interleaved right after the SDK's row
                     backends += [Backend(kind, setting, url) for kind in peers]
-        accepts, body_bytes = measure_accepts(
+        samples, body_bytes = measure_accepts(
             backends,
             workdir,
             rounds=args.rounds,
@@ -695,7 +809,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first_rate=args.first_rate,
         )
         drains = measure_drain(
-            [backend for backend in backends if not backend.peer],
+            [backend for backend in backends if backend.sdk],
             workdir,
             events=args.events,
             rounds=args.drain_rounds,
@@ -703,6 +817,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         disk = file_system(workdir)
     default_batch = inspect.signature(Worker).parameters["batch"].default
+    bare = samples.pop(BARE)
+    accepts = summarize_accepts(samples, bare)
     return {
         "benchmark": "inbox",
         "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
@@ -717,6 +833,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "gunicorn": f"{WORKERS} sync workers",
         "body_bytes": body_bytes,
         "target_rps": TARGET_RPS,
+        "bare": summarize_bare(bare),
         "results": accepts,
         "peers": {
             "redis_appendfsync": PEER_FSYNC if peers else None,
@@ -740,20 +857,7 @@ def table(report: dict[str, Any]) -> str:
         f"Durable accepts: {report['gunicorn']}, {report['rounds']} rounds x "
         f"{report['duration_s']} s, {report['connections']} connections, "
         f"{report['body_bytes']}-byte bodies",
-        f"{'backend':<16} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'shares %':>9} {'202s':>7} {'stored':>7} {'lost':>5} {'non-202':>8}",
-    ]
-    for row in report["results"]:
-        shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
-        lines.append(
-            f"{row['backend']:<16} {row['rps_median']:>7} "
-            f"{str(row['rps_p25']) + '-' + str(row['rps_p75']):>11} {row['p50_ms']:>7.2f} "
-            f"{row['p99_ms']:>7.2f} {shares:>9} {row['accepted']:>7} {row['stored']:>7} "
-            f"{row['lost']:>5} {row['non_202'] + row['errors']:>8}"
-        )
-    lines += [
-        f"target >= {report['target_rps']} req/s; stored: events added (202s plus requests in "
-        "flight when wrk stopped); lost: 202s without an event; non-202 includes socket errors",
+        *accept_lines(report),
         *peer_lines(report.get("peers")),
         "",
         f"Drain: {report['drain_events']:,} stored events, Worker batch "
@@ -769,6 +873,52 @@ def table(report: dict[str, Any]) -> str:
             f"{row['store_errors']:>12}"
         )
     return "\n".join(lines)
+
+
+def accept_lines(report: dict[str, Any]) -> list[str]:
+    """The text table's lines for the accepts: the bare view's row first (if any), then notes."""
+    lines = [
+        f"{'backend':<24} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'shares %':>9} {'202s':>7} {'stored':>7} {'lost':>5} {'non-202':>8} {'x bare':>6} "
+        f"{'cmd/acc':>7}"
+    ]
+    for row in ([report["bare"]] if report.get("bare") else []) + report["results"]:
+        shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
+        accepted, stored, lost, other, ratio, calls = accept_cells(row)
+        lines.append(
+            f"{row['backend']:<24} {row['rps_median']:>7} "
+            f"{str(row['rps_p25']) + '-' + str(row['rps_p75']):>11} {row['p50_ms']:>7.2f} "
+            f"{row['p99_ms']:>7.2f} {shares:>9} {accepted:>7} {stored:>7} {lost:>5} {other:>8} "
+            f"{ratio:>6} {calls:>7}"
+        )
+    lines += [
+        f"target >= {report['target_rps']} req/s; stored: events added (202s plus requests in "
+        "flight when wrk stopped); lost: 202s without an event; non-202 includes socket errors "
+        "(the bare view's: answers other than 200)",
+        "x bare: median over rounds of req/s over the bare view's in the same round",
+    ]
+    if report["redis"]:
+        lines.append(
+            "cmd/acc: Redis commands per 202 (INFO commandstats, INFO left out; a script counts "
+            "as its EVALSHA and each command it runs), by command:"
+        )
+        lines += bench_http.by_command_lines(report["results"], "backend")
+    return lines
+
+
+def accept_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """An accept row's 202s, stored, lost, other answers, x bare and commands per accept."""
+    if "accepted" not in row:  # the bare view's row: it stores nothing
+        return "-", "-", "-", str(row["non_200"] + row["errors"]), "1", "-"
+    ratio, calls = row.get("vs_bare"), row.get("redis_calls_per_accept")
+    return (
+        str(row["accepted"]),
+        str(row["stored"]),
+        str(row["lost"]),
+        str(row["non_202"] + row["errors"]),
+        "-" if ratio is None else f"{ratio:.3f}",
+        "-" if calls is None else f"{calls:.2f}",
+    )
 
 
 def peer_lines(peers: dict[str, Any] | None) -> list[str]:

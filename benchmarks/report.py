@@ -17,6 +17,12 @@ from typing import Any
 RESULTS = Path(__file__).with_name("results")
 ORDER = ("core", "http", "inbox", "memory")
 TO = "\N{EN DASH}"  # between the ends of a range, which may be negative
+NONE = "-"  # a cell with nothing measured, or a key an older report lacks
+COUNTED = (
+    "Redis commands: `INFO commandstats` read before and after each measured run, `INFO` "
+    "itself left out, over the {answers}; Redis counts a script's `EVALSHA` and each "
+    "command the script runs."
+)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
@@ -29,6 +35,11 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str =
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "| " + " | ".join(marks) + " |"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def number(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``; ``NONE`` for ``None``."""
+    return NONE if value is None else format(value, spec)
 
 
 def _core(report: dict[str, Any]) -> str:
@@ -69,6 +80,7 @@ def _http(report: dict[str, Any]) -> str:
                 ratio,
                 " / ".join(f"{share:.0%}" for share in row["worker_share"]),
                 row["errors"] + row["non_2xx"] + row["duplicates"],
+                number(row.get("redis_calls_per_request"), ".2f"),
             )
         )
     intro = (
@@ -77,7 +89,7 @@ def _http(report: dict[str, Any]) -> str:
         f"{report['duration_s']} s per case after a {report['warmup_s']} s warm-up, "
         f"interleaved; {report['body_bytes']}-byte bodies, each distinct; "
         f"machine: {report['machine']}. Throughput against the bare view is the median "
-        f"of per-round ratios (target: at least {report['target_ratio']:.0%})."
+        f"of per-round ratios (target: at least {report['target_ratio']:.0%}).{http_redis(report)}"
     )
     headers = [
         "Workers",
@@ -90,8 +102,22 @@ def _http(report: dict[str, Any]) -> str:
         "vs bare",
         "Worker shares",
         "Errors",
+        "Redis cmds/request",
     ]
-    return f"{intro}\n\n{table(headers, rows, 'lllrrrrrrr')}"
+    return f"{intro}\n\n{table(headers, rows, 'lllrrrrrrrr')}"
+
+
+def http_redis(report: dict[str, Any]) -> str:
+    """The HTTP intro's sentences on the Redis store cases; ``""`` for an older report."""
+    if report.get("redis_skipped"):
+        return f" The Redis store was not measured: {report['redis_skipped']}."
+    if not report.get("redis"):
+        return ""
+    return (
+        f" The Redis store runs on Redis {report['redis']} with an append-only file, on a "
+        "`redis-server` of its own per `appendfsync` setting (no snapshots), emptied before "
+        "each of its cases. " + COUNTED.format(answers="requests answered")
+    )
 
 
 def _memory(report: dict[str, Any]) -> str:
@@ -130,22 +156,54 @@ def _memory(report: dict[str, Any]) -> str:
     return f"{intro}\n\n{table(headers, rows, 'r' * len(headers))}\n\n" + "\n".join(notes)
 
 
-def _inbox(report: dict[str, Any]) -> str:
-    accepts = [
-        (
-            row["backend"],
-            f"{row['rps_median']:,}",
-            f"{row['rps_p25']:,}{TO}{row['rps_p75']:,}",
-            f"{row['p50_ms']:.2f}",
-            f"{row['p99_ms']:.2f}",
-            " / ".join(f"{share:.0%}" for share in row["worker_share"]),
-            f"{row['accepted']:,}",
-            f"{row['stored']:,}",
-            row["lost"],
-            row["non_202"] + row["errors"],
+def accept_row(row: dict[str, Any]) -> tuple[object, ...]:
+    """A row of the inbox's accepts table: a backend's, or the bare view's."""
+    rates = (
+        row["backend"],
+        f"{row['rps_median']:,}",
+        f"{row['rps_p25']:,}{TO}{row['rps_p75']:,}",
+        f"{row['p50_ms']:.2f}",
+        f"{row['p99_ms']:.2f}",
+        " / ".join(f"{share:.0%}" for share in row["worker_share"]),
+    )
+    if "accepted" not in row:  # the bare view's row: it answers 200 and stores nothing
+        return (*rates, NONE, NONE, NONE, row["non_200"] + row["errors"], "100% (floor)", NONE)
+    return (
+        *rates,
+        f"{row['accepted']:,}",
+        f"{row['stored']:,}",
+        row["lost"],
+        row["non_202"] + row["errors"],
+        vs_bare(row),
+        number(row.get("redis_calls_per_accept"), ".2f"),
+    )
+
+
+def vs_bare(row: dict[str, Any]) -> str:
+    """An inbox row's ratio to the bare view, with its spread; ``NONE`` if not measured."""
+    if row.get("vs_bare") is None:
+        return NONE
+    return f"{row['vs_bare']:.1%} ({row['vs_bare_p25']:.1%}{TO}{row['vs_bare_p75']:.1%})"
+
+
+def inbox_notes(report: dict[str, Any]) -> str:
+    """The inbox intro's sentences on the bare view and Redis' commands (``""`` if neither)."""
+    text = ""
+    if report.get("bare"):
+        text += (
+            " The bare Flask view (`benchmarks.bare_app`: HMAC-SHA256, `hmac.compare_digest`, "
+            "`json.loads`; it answers 200 and stores nothing) runs under the same gunicorn "
+            "settings and wrk request files, interleaved with the backends. vs bare: the median "
+            "over rounds of accepts/s over the bare view's requests/s in the same round."
         )
-        for row in report["results"]
-    ]
+    if any(row.get("redis_calls_per_accept") is not None for row in report["results"]):
+        text += " " + COUNTED.format(answers="202s")
+    return text
+
+
+def _inbox(report: dict[str, Any]) -> str:
+    bare = [report["bare"]] if report.get("bare") else []
+    accepts = [accept_row(row) for row in bare + report["results"]]
     drains = [
         (
             row["backend"],
@@ -175,6 +233,7 @@ def _inbox(report: dict[str, Any]) -> str:
         f"{report['target_rps']:,} accepts/s. Stored: events the runs added (pending, done "
         "and dead in the inbox's `stats`), counted once the server was idle (it can exceed "
         "the 202s by requests in flight when wrk stopped); lost: 202s without a stored event."
+        + inbox_notes(report)
     )
     accept_headers = [
         "Backend",
@@ -187,6 +246,8 @@ def _inbox(report: dict[str, Any]) -> str:
         "Stored",
         "Lost",
         "Other answers",
+        "vs bare",
+        "Redis cmds/accept",
     ]
     drain_intro = (
         f"Drain: {report['drain_events']:,} stored events (verified, parsed and `put` one by "
@@ -207,7 +268,7 @@ def _inbox(report: dict[str, Any]) -> str:
     ]
     peers = peer_comparison(report)
     return (
-        f"{intro}\n\n{table(accept_headers, accepts, 'lrrrrrrrrr')}\n\n"
+        f"{intro}\n\n{table(accept_headers, accepts, 'lrrrrrrrrrrr')}\n\n"
         + (f"{peers}\n\n" if peers else "")
         + f"{drain_intro}\n\n{table(drain_headers, drains, 'llrrrlr')}"
     )

@@ -84,12 +84,21 @@ def fake_run(rps: float, shares: tuple[int, int] = (1, 1)) -> dict[str, Any]:
     }
 
 
+HTTP_RATES = {"-": 1000.0, "memory": 960.0, "sqlite": 500.0, "redis": 400.0}
+
+
 def http_report() -> dict[str, Any]:
     cases = bench_http.cases(["sync", "gthread"])
     samples = {}
     for case in cases:
-        rps = {"-": 1000.0, "memory": 960.0, "sqlite": 500.0}[case.server.store]
-        samples[case] = [fake_run(rps), fake_run(rps * 1.1, (3, 1))]
+        rps = HTTP_RATES[case.server.store] / (2 if case.server.fsync == "always" else 1)
+        runs = [fake_run(rps), fake_run(rps * 1.1, (3, 1))]
+        if case.server.store == "redis":  # two scripts per request, one running three commands
+            runs = [
+                run | {"redis_calls": {"evalsha": 2 * run["requests"], "hset": 3 * run["requests"]}}
+                for run in runs
+            ]
+        samples[case] = runs
     settings = {
         "machine": "x86_64, 2 cores",
         "rounds": 2,
@@ -99,6 +108,8 @@ def http_report() -> dict[str, Any]:
         "wrk_threads": 1,
         "gunicorn": "2 workers",
         "body_bytes": 333,
+        "redis": "7.0.15",
+        "redis_skipped": None,
     }
     return bench_http.summarize(samples, settings)
 
@@ -106,7 +117,7 @@ def http_report() -> dict[str, Any]:
 def test_http_summary_gives_ratios_and_worker_shares() -> None:
     result = http_report()
     rows = {row["case"]: row for row in result["results"]}
-    assert len(rows) == 6
+    assert len(rows) == 10
     memory = rows["2 gthread x 8, keep-alive: SDK, memory store"]
     assert memory["ratio_to_bare"] == pytest.approx(0.96)
     assert memory["round_ratios"] == [0.96, 0.96]
@@ -119,22 +130,113 @@ def test_http_summary_gives_ratios_and_worker_shares() -> None:
     assert "0.960" in text
 
 
+def test_http_summary_counts_redis_commands_per_request() -> None:
+    rows = {row["case"]: row for row in http_report()["results"]}
+    always = rows["2 sync, server closes: SDK, redis store (always)"]
+    assert always["ratio_to_bare"] == pytest.approx(0.2)
+    assert always["redis_calls_per_request"] == 5
+    assert always["redis_calls_by_command"] == {"hset": 3, "evalsha": 2}
+    assert "redis_calls_per_request" not in rows["2 sync, server closes: SDK, sqlite store"]
+    text = bench_http.table(http_report())
+    assert "SDK, redis store (everysec)" in text
+    assert "  2 gthread x 8, keep-alive: SDK, redis store (always): hset 3.00, evalsha 2.00" in text
+    assert " 5.00\n" in text  # the cmd/req column of a Redis row
+
+
 def test_cases_cover_both_worker_classes_and_connection_modes() -> None:
     names = [case.name for case in bench_http.cases(["sync", "gthread", "gthread-close"])]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == 15
     assert "2 gthread x 8, close: SDK, sqlite store" in names
+    assert "2 sync, server closes: SDK, redis store (everysec)" in names
+    assert "2 gthread x 8, close: SDK, redis store (always)" in names
+    without = [case.name for case in bench_http.cases(["sync", "gthread"], with_redis=False)]
+    assert len(without) == 6
+    assert not [name for name in without if "redis" in name]
 
 
 def test_round_order_keeps_the_apps_compared_together_and_rotates() -> None:
     cases = bench_http.cases(["sync", "gthread", "gthread-close"])
-    orders = [bench_http.round_order(cases, number) for number in range(3)]
+    orders = [bench_http.round_order(cases, number) for number in range(5)]
     for order in orders:
         assert sorted(case.name for case in order) == sorted(case.name for case in cases)
         groups = [case.group for case in order]
-        # each group's three apps run one after another
-        assert all(len(set(groups[i : i + 3])) == 1 for i in range(0, 9, 3))
-    assert len({order[0].name for order in orders}) == 3  # a different case goes first
+        # each group's five cases (the bare view, the SDK on four stores) run one after another
+        assert all(len(set(groups[i : i + 5])) == 1 for i in range(0, 15, 5))
+    assert len({order[0].name for order in orders}) == 5  # a different case goes first
     assert len({order[0].group for order in orders}) == 3
+
+
+def test_each_sdk_server_gets_its_store(tmp_path: Path) -> None:
+    urls = {"everysec": "redis://127.0.0.1:7001/0", "always": "redis://127.0.0.1:7002/0"}
+    servers = {case.server.label: case.server for case in bench_http.cases(["sync"])}
+    assert bench_http.store_url(servers["SDK, memory store"], tmp_path, urls) is None
+    assert bench_http.store_url(servers["bare Flask view (floor)"], tmp_path, urls) is None
+    sqlite = bench_http.store_url(servers["SDK, sqlite store"], tmp_path, urls)
+    assert sqlite == f"sqlite:///{tmp_path}/idem-sdk-sync-sqlite.db"
+    always = servers["SDK, redis store (always)"]
+    assert bench_http.store_url(always, tmp_path, urls) == urls["always"]
+    assert always.name == "sdk-sync-redis-always"
+
+
+def test_http_skips_the_redis_store_saying_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    binary, reason = bench_http.find_redis_store()
+    assert binary is None
+    assert reason == f"redis-server is not installed; install it with: {bench_inbox.REDIS_INSTALL}"
+    assert capsys.readouterr().err == f"Redis store cases skipped: {reason}\n"
+    skipped = http_report() | {"redis": None, "redis_skipped": reason}
+    assert f"Redis store cases skipped: {reason}" in bench_http.table(skipped)
+    assert f"The Redis store was not measured: {reason}." in report.render_report(skipped)
+
+
+def test_redis_needs_redis_py_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/redis-server")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "redis" else real(name)
+    )
+    assert bench_inbox.redis_missing() == (
+        'redis-py is not installed; install it with: pip install -e ".[redis]"'
+    )
+    assert bench_http.find_redis_store()[0] is None
+
+
+class FakeRedis:
+    """A client whose ``INFO commandstats`` answers what it is given."""
+
+    def __init__(self, stats: dict[str, dict[str, int]]) -> None:
+        self.stats = stats
+
+    def info(self, section: str) -> dict[str, dict[str, int]]:
+        assert section == "commandstats"
+        return self.stats
+
+
+def test_redis_calls_leave_info_out() -> None:
+    stats = {
+        "cmdstat_evalsha": {"calls": 7, "usec": 90},
+        "cmdstat_client|setinfo": {"calls": 2, "usec": 3},
+        "cmdstat_info": {"calls": 40, "usec": 900},
+    }
+    calls = bench_http.redis_calls(FakeRedis(stats))  # type: ignore[arg-type]
+    assert calls == {"evalsha": 7, "client|setinfo": 2}
+
+
+def test_redis_calls_count_a_real_servers_commands(request: pytest.FixtureRequest) -> None:
+    client = request.getfixturevalue("redis_client")  # skipped, saying why, without redis-server
+    before = bench_http.redis_calls(client)
+    client.set("a", 1)
+    client.set("b", 2)
+    client.get("a")
+    assert bench_http.redis_calls(client) - before == {"set": 2, "get": 1}
+
+
+def test_calls_per_answer_sums_the_runs() -> None:
+    runs = [{"redis_calls": {"evalsha": 20, "hset": 30}}, {"redis_calls": {"evalsha": 10}}]
+    assert bench_http.calls_per_answer(runs, 15) == (4, {"evalsha": 2, "hset": 2})
+    assert bench_http.calls_per_answer(runs, 0) == (None, {})
 
 
 def test_gthread_workers_split_the_connections_evenly() -> None:
@@ -290,7 +392,7 @@ def test_redis_drain_empties_a_filled_inbox(request: pytest.FixtureRequest, tmp_
 def test_inbox_app_opens_the_backend_its_environment_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("redis", reason='redis-py is missing: pip install -e ".[dev]"')
+    redis = pytest.importorskip("redis", reason='redis-py is missing: pip install -e ".[dev]"')
     from wrenn_webhooks.inbox import SQLiteInbox
     from wrenn_webhooks.redis import RedisInbox
 
@@ -308,6 +410,7 @@ def test_inbox_app_opens_the_backend_its_environment_names(
     url = "redis://127.0.0.1:1/0"  # RedisInbox connects at its first command, never here
     redis_inbox = app_inbox(bench_inbox.Backend("Redis", "always", url))
     assert isinstance(redis_inbox, RedisInbox)
+    assert isinstance(redis_inbox.client, redis.Redis)  # not a cluster: no ?cluster=yes
     assert redis_inbox.client.connection_pool.connection_kwargs["port"] == 1
     redis_inbox.close()
     again = app_inbox(bench_inbox.Backend("SQLite", "NORMAL", str(tmp_path / "inbox.db")))
@@ -319,6 +422,26 @@ def test_inbox_offers_the_settings_the_benchmark_measures() -> None:
     assert bench_inbox.settings_offered() == ("NORMAL", "FULL")
 
 
+def accept_runs(rates: tuple[float, ...], shares: tuple[int, int] = (1, 1)) -> list[dict[str, Any]]:
+    """Fake runs of ``accept_run``, one per rate: every answer a 202, three events in flight,
+    and on Redis one script per accept running three commands."""
+    runs = []
+    for rps in rates:
+        run = fake_run(rps, shares)
+        accepted = int(run["requests"])
+        calls = {"hset": 3 * accepted, "evalsha": accepted}
+        runs.append(
+            run | {"statuses": {"202": accepted}, "stored": accepted + 3, "redis_calls": calls}
+        )
+    return runs
+
+
+def bare_runs(rates: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Fake runs of the bare view, one per rate: every answer a 200, nothing stored."""
+    runs = [fake_run(rps) for rps in rates]
+    return [run | {"statuses": {"200": run["requests"]}, "stored": 0} for run in runs]
+
+
 def inbox_report() -> dict[str, Any]:
     samples = {}
     for kind, setting, rps in (
@@ -326,13 +449,11 @@ def inbox_report() -> dict[str, Any]:
         ("SQLite", "FULL", 900.0),
         ("Redis", "always", 2500.0),
     ):
-        runs = []
-        for run in (fake_run(rps), fake_run(rps * 1.1, (3, 1))):
-            accepted = int(run["requests"])
-            runs.append(run | {"statuses": {"202": accepted}, "stored": accepted + 3})
+        runs = [accept_runs((rps,))[0], accept_runs((rps * 1.1,), (3, 1))[0]]
         samples[bench_inbox.Backend(kind, setting, "-")] = runs
     full = bench_inbox.Backend("SQLite", "FULL", "-")
     samples[full][0]["stored"] -= 13  # ten 202s without a stored event
+    bare = bare_runs((3000.0, 2750.0))
     drain = {
         "backend": "SQLite NORMAL",
         "workers": "2 processes",
@@ -359,7 +480,8 @@ def inbox_report() -> dict[str, Any]:
         "gunicorn": "2 sync workers",
         "body_bytes": 333,
         "target_rps": bench_inbox.TARGET_RPS,
-        "results": bench_inbox.summarize_accepts(samples),
+        "bare": bench_inbox.summarize_bare(bare),
+        "results": bench_inbox.summarize_accepts(samples, bare),
         "drain_events": 500,
         "drain_rounds": 1,
         "worker_batch": 10,
@@ -398,6 +520,100 @@ def test_inbox_summary_and_renderers() -> None:
     assert "(Redis not measured)" in report.render_report(without)
 
 
+def test_ratio_to_bare_pairs_the_runs_of_each_round() -> None:
+    runs = [{"rps": 1000.0}, {"rps": 1200.0}, {"rps": 900.0}, {"rps": 700.0}]
+    bare = [{"rps": 2000.0}, {"rps": 2000.0}, {"rps": 1000.0}, {"rps": 0.0}]
+    # 0.5, 0.6 and 0.9; a round where the bare view answered nothing has no ratio
+    assert bench_inbox.ratio_to_bare(runs, bare) == {
+        "vs_bare": 0.6,
+        "vs_bare_p25": 0.55,
+        "vs_bare_p75": 0.75,
+    }
+    assert bench_inbox.ratio_to_bare(runs[:1], bare[:1]) == {
+        "vs_bare": 0.5,
+        "vs_bare_p25": 0.5,
+        "vs_bare_p75": 0.5,
+    }
+    assert bench_inbox.ratio_to_bare(runs, [])["vs_bare"] is None
+    with pytest.raises(ValueError, match="zip"):  # a round missing: no pairing by position
+        bench_inbox.ratio_to_bare(runs, bare[:3])
+
+
+def test_inbox_rows_against_the_bare_view_and_redis_commands() -> None:
+    result = inbox_report()
+    normal, _, redis = result["results"]
+    # per round: NORMAL 1500 and 1650 against the bare view's 3000 and 2750
+    assert (normal["vs_bare"], normal["vs_bare_p25"], normal["vs_bare_p75"]) == (
+        0.55,
+        0.525,
+        0.575,
+    )
+    assert redis["vs_bare"] == pytest.approx((2500 / 3000 + 1) / 2, abs=1e-3)
+    assert redis["redis_calls_per_accept"] == 4
+    assert redis["redis_calls_by_command"] == {"hset": 3, "evalsha": 1}
+    assert "redis_calls_per_accept" not in normal
+    bare = result["bare"]
+    assert (bare["backend"], bare["rps_median"], bare["non_200"]) == (
+        "bare Flask view (floor)",
+        2875,
+        0,
+    )
+    lines = bench_inbox.table(result).splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("backend "))
+    assert lines[header + 1].split() == [
+        *("bare", "Flask", "view", "(floor)", "2875", "2812-2938", "1.50", "8.00", "50/50"),
+        *("-", "-", "-", "0", "1", "-"),
+    ]
+    assert lines[header + 2].split()[-2:] == ["0.550", "-"]
+    assert lines[header + 4].split()[-2:] == ["0.917", "4.00"]
+    assert "  Redis always: hset 3.00, evalsha 1.00" in lines
+    markdown = report.render_report(result)
+    assert f"| bare Flask view (floor) | 2,875 | 2,812{report.TO}2,938 |" in markdown
+    assert "| - | - | - | 0 | 100% (floor) | - |" in markdown
+    assert f"| 55.0% (52.5%{report.TO}57.5%) | - |" in markdown
+    assert "| 91.7% (" in markdown
+    assert "| 4.00 |" in markdown
+    assert "over the 202s" in markdown
+
+
+def without_new_keys(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` as written before the bare view and Redis' commands were measured."""
+    new = ("vs_bare", "vs_bare_p25", "vs_bare_p75", "redis_calls_per", "redis_calls_by_command")
+    rows = [
+        {key: value for key, value in row.items() if not key.startswith(new)}
+        for row in result["results"]
+    ]
+    old = {key: value for key, value in result.items() if key not in ("bare", "redis_skipped")}
+    return old | {"results": rows}
+
+
+def test_report_renders_results_without_the_new_fields() -> None:
+    inbox = report.render_report(without_new_keys(inbox_report()))
+    assert "| Redis always | 2,625 |" in inbox
+    assert "bare Flask view" not in inbox
+    assert "| 0 | - | - |" in inbox  # vs bare and Redis commands: not measured
+    assert "commandstats" not in inbox
+    http = report.render_report(without_new_keys(http_report() | {"redis": None}))
+    assert "| SDK, memory store | 1,008 |" in http
+    assert "| SDK, redis store (always) | 210 |" in http  # rows of a run with Redis...
+    assert http.count(" | - |") == 10  # ...but no commands counted: "-"
+    assert "Redis store runs on" not in http
+    committed = report.render(report.RESULTS)  # the results in the repository, whatever they hold
+    sections = [line for line in committed.splitlines() if line.startswith("## ")]
+    assert len(sections) == len(list(report.RESULTS.glob("*.json")))
+
+
+def test_the_bare_view_is_served_as_the_inboxes_are() -> None:
+    bare = bench_inbox.BARE
+    assert bare.app == bench_http.APPS["bare"]
+    assert bare.env() == {}  # bench_http.serve gives every app WRENN_WEBHOOK_SECRET
+    assert bare.label == "bare Flask view (floor)"
+    assert not (bare.sdk or bare.peer or bare.on_redis)
+    redis = bench_inbox.Backend("Redis", "always", "redis://127.0.0.1:1/0")
+    celery = bench_inbox.Backend("Celery", "everysec", "redis://127.0.0.1:1/0")
+    assert redis.sdk and redis.on_redis and celery.on_redis and not celery.sdk
+
+
 def test_inbox_skips_redis_saying_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -411,21 +627,19 @@ def test_inbox_skips_redis_saying_why(
 
 def peer_report() -> dict[str, Any]:
     """An inbox report with Celery and RQ rows beside the SDK's, as ``bench_inbox.run`` writes."""
-    samples = {}
-    for kind, setting, rates in (
-        ("SQLite", "NORMAL", (2400.0, 2200.0)),
-        ("Redis", "everysec", (2300.0, 2100.0)),
-        ("Celery", "everysec", (1200.0, 1000.0)),
-        ("RQ", "everysec", (1500.0, 1100.0)),
-    ):
-        runs = []
-        for rps in rates:
-            run = fake_run(rps)
-            accepted = int(run["requests"])
-            runs.append(run | {"statuses": {"202": accepted}, "stored": accepted})
-        samples[bench_inbox.Backend(kind, setting, "-")] = runs
-    accepts = bench_inbox.summarize_accepts(samples)
+    samples = {
+        bench_inbox.Backend(kind, setting, "-"): accept_runs(rates)
+        for kind, setting, rates in (
+            ("SQLite", "NORMAL", (2400.0, 2200.0)),
+            ("Redis", "everysec", (2300.0, 2100.0)),
+            ("Celery", "everysec", (1200.0, 1000.0)),
+            ("RQ", "everysec", (1500.0, 1100.0)),
+        )
+    }
+    bare = bare_runs((4000.0, 4000.0))
+    accepts = bench_inbox.summarize_accepts(samples, bare)
     return inbox_report() | {
+        "bare": bench_inbox.summarize_bare(bare),
         "results": accepts,
         "peers": {
             "redis_appendfsync": "everysec",
