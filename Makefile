@@ -79,13 +79,13 @@ screenshots: $(STAMP)
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
-## make bench: core, HTTP and inbox (gunicorn + wrk), memory, observers; JSON in
-## benchmarks/results/.
+## make bench: core, HTTP and inbox (gunicorn + wrk), the shared stores alone, memory,
+## observers; JSON in benchmarks/results/.
 ## Not part of make test. Shorter: make bench BENCH_HTTP_ARGS="--rounds 1 --duration 2"
-## (also BENCH_CORE_ARGS, BENCH_ASGI_ARGS, BENCH_INBOX_ARGS, BENCH_MEMORY_ARGS,
-## BENCH_OBSERVE_ARGS);
+## (also BENCH_CORE_ARGS, BENCH_SHARED_STORE_ARGS, BENCH_ASGI_ARGS, BENCH_INBOX_ARGS,
+## BENCH_MEMORY_ARGS, BENCH_OBSERVE_ARGS);
 ## python -m benchmarks.report renders the JSON. As root, it installs wrk and redis-server
-## when missing; without redis-server the HTTP and inbox benchmarks skip their Redis rows, saying so.
+## when missing; without redis-server the benchmarks skip their Redis rows, saying so.
 bench: $(STAMP)
 	@missing=""; for tool in wrk redis-server; do \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
@@ -99,6 +99,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_core $(BENCH_CORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_store $(BENCH_STORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_http $(BENCH_HTTP_ARGS)
+	$(BIN)/python -m benchmarks.bench_shared_store $(BENCH_SHARED_STORE_ARGS)
 	$(BIN)/python -m benchmarks.bench_asgi --json $(BENCH_ASGI_ARGS)
 	$(BIN)/python -m benchmarks.bench_inbox $(BENCH_INBOX_ARGS)
 	$(BIN)/python -m benchmarks.bench_memory $(BENCH_MEMORY_ARGS)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).with_name("results")
-ORDER = ("core", "http", "inbox", "memory")
+ORDER = ("core", "http", "shared_store", "inbox", "memory")
 TO = "\N{EN DASH}"  # between the ends of a range, which may be negative
 NONE = "-"  # a cell with nothing measured, or a key an older report lacks
 COUNTED = (
@@ -369,6 +369,7 @@ TITLES = {
     "http": "HTTP: the example receiver under gunicorn against a bare Flask view",
     "inbox": "Inbox: durable accepts under gunicorn, and the workers' drain rate",
     "memory": "Memory: RSS over distinct deliveries",
+    "shared_store": "Shared stores alone: a delivery's claim and finish",
     "observe": "Observers: what metrics and tracing cost a delivery",
 }
 

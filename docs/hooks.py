@@ -308,7 +308,9 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "status-table": status_table,
     "hostile-table": hostile_table,
     "cli-reference": cli_reference,
-    "bench-results": lambda: _results("core", "http", "asgi", "inbox", "memory", "observe"),
+    "bench-results": lambda: _results(
+        "core", "http", "shared_store", "asgi", "inbox", "memory", "observe"
+    ),
     "load-results": load_results,
 }
 

@@ -716,3 +716,19 @@ def test_inbox_skips_missing_peers_saying_why(
     assert capsys.readouterr().err.endswith(
         f"RQ rows skipped: rq is not installed; install it with: {bench_inbox.PEER_INSTALL}\n"
     )
+
+
+def test_shared_store_benchmark_measures_each_store_each_way() -> None:
+    """A tiny run: every delivery claimed and finished, by one writer, two processes and
+    eight threads, on SQLite and (where redis-server is installed) on Redis."""
+    from benchmarks import bench_shared_store
+
+    result = bench_shared_store.run(deliveries=16, repeats=1)
+    stores = [row["store"] for row in result["results"]]
+    assert stores[0] == "SQLite NORMAL"
+    if shutil.which("redis-server") and importlib.util.find_spec("redis"):
+        assert stores == ["SQLite NORMAL", "Redis everysec"] and result["redis_skipped"] is None
+    for row in result["results"]:
+        assert row["us_per_delivery_alone"] > 0 and row["cpu_us_per_delivery_alone"] > 0
+        assert row["deliveries_per_s_2_processes"] > 0 and row["deliveries_per_s_8_threads"] > 0
+    assert "Shared stores alone" in report.render_report(result)
