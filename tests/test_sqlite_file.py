@@ -209,3 +209,22 @@ def test_a_failed_commit_fails_every_write_it_held(tmp_path: Path) -> None:
     assert all("database is locked" in str(error) for error in errors)
     assert store.claim("a", now=NOW, lease=30).state is ClaimState.NEW  # nothing was kept
     store.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the gate between processes is a flock")
+def test_a_workers_claims_do_not_queue_behind_another_process(tmp_path: Path) -> None:
+    """Only a request's writes queue on ``<name>-lock``: two workers draining one inbox
+    that took strict turns there drained it a third slower than with SQLite's lock alone."""
+    path = tmp_path / "inbox.db"
+    inbox = SQLiteInbox(path)
+    inbox.put("k", b"{}", make_event("capsule.pause"), DELIVERY, now=NOW)
+    claimed: list[str] = []
+    with holding_the_gate(path):
+        worker = threading.Thread(
+            target=lambda: claimed.extend(i.key for i in inbox.claim("worker-1", now=NOW + 1))
+        )
+        worker.start()
+        worker.join(10)
+        assert claimed == ["k"]  # within 10 s, while the other process holds the gate
+    worker.join()
+    inbox.close()

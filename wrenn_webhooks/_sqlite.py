@@ -6,15 +6,18 @@ One connection per thread, never one inherited across ``fork`` (gunicorn
 Transactions that only read (``_transaction(write=False)``) take no write lock: in
 WAL mode they read a snapshot while a writer holds the lock.
 
-Writers queue before they ask SQLite for its write lock (``_Writers``): on a lock of
-their process, then on a ``flock`` of a file beside the database that every process
-takes the same way. SQLite's own wait for a lock another connection holds sleeps a
-millisecond or more between tries, where a write transaction lasts tens of
+Writers queue before they ask SQLite for its write lock (``_Writers``). The small
+writes a request makes (``_write``: a claim, a finish, an inbox ``put``) queue on a
+lock of their process, then on a ``flock`` of a file beside the database that every
+process takes the same way. SQLite's own wait for a lock another connection holds
+sleeps a millisecond or more between tries, where such a write lasts tens of
 microseconds; the queue wakes the next writer as soon as the one ahead is done.
-Threads of one process that write at the same moment share one transaction
-(``_write``: group commit), each write in a savepoint of its own, and each returns
-only once that transaction is committed. SQLite's lock and busy timeout still decide:
-the queue only orders the writers that use it.
+Threads of one process that write at the same moment share one transaction (group
+commit), each write in a savepoint of its own, and each returns only once that
+transaction is committed. Other write transactions (``_transaction``: an inbox
+worker's claims, the commands) queue on the process's lock only: two workers draining
+one inbox took strict turns on the ``flock`` and drained a third slower. SQLite's lock
+and busy timeout still decide: the queue only orders the writers that use it.
 
 A file of an older schema version is migrated in place by the first connection that
 may write (``_migrations``, under the write lock). A file opened ``read_only`` (for
@@ -90,8 +93,8 @@ class _Write(Generic[T]):
 class _Writers:
     """This process's writers to one file: who writes next, and what waits to be written.
 
-    ``lock`` is held by the thread writing for the process; ``flocked()`` then
-    queues it behind the other processes, on an exclusive ``flock`` of
+    ``lock`` is held by the thread writing for the process; for a request's
+    writes, ``flocked()`` then queues it behind the other processes, on an exclusive ``flock`` of
     ``<database>-lock`` (an empty file, created if missing; the kernel lets the
     lock go if a process dies holding it). Where that file cannot be opened, or
     on Windows, processes wait for each other in SQLite's busy handler instead.
@@ -191,7 +194,8 @@ class SQLiteFile:
     def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction, with the write lock taken at once (``BEGIN IMMEDIATE``).
 
-        A writer waits its turn among the file's writers first. ``write=False``
+        A writer waits for this process's other writers first, and for other
+        processes in SQLite's busy handler (see the module's notes). ``write=False``
         only reads: a plain (deferred) ``BEGIN`` takes no write lock and, in WAL
         mode, reads a snapshot without waiting for a writer.
         """
@@ -199,8 +203,7 @@ class SQLiteFile:
             with self._begun("BEGIN") as conn:
                 yield conn
             return
-        writers = self._writers()
-        with writers.lock, writers.flocked(), self._begun("BEGIN IMMEDIATE") as conn:
+        with self._writers().lock, self._begun("BEGIN IMMEDIATE") as conn:
             yield conn
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -228,10 +231,10 @@ class SQLiteFile:
         """Run ``batch`` in one transaction; each write ends done, with a result or an error."""
         try:
             with self._begun("BEGIN IMMEDIATE") as conn:
+                if len(batch) == 1:  # alone: an error rolls back the whole transaction
+                    batch[0].result = batch[0].work(conn)
+                    return
                 for write in batch:
-                    if len(batch) == 1:
-                        write.result = write.work(conn)  # an error rolls back the transaction
-                        continue
                     conn.execute("SAVEPOINT write")
                     try:
                         write.result = write.work(conn)
