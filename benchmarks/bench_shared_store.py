@@ -25,6 +25,7 @@ import hashlib
 import json
 import multiprocessing
 import platform
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_core import _cores
-from benchmarks.bench_inbox import find_redis, redis_server, redis_version
+from benchmarks.bench_inbox import redis_missing, redis_server, redis_version
 from wrenn_webhooks.stores import IdempotencyStore, SQLiteIdempotencyStore
 
 RESULTS = Path(__file__).with_name("results") / "shared_store.json"
@@ -159,10 +160,10 @@ def run(deliveries: int, repeats: int) -> dict[str, Any]:
         rows.append(
             measure("SQLite NORMAL", SQLiteOpener(workdir / "store.db"), deliveries, repeats)
         )
-        binary = find_redis()
-        skipped = None
+        skipped = redis_missing()
+        binary = None if skipped else shutil.which("redis-server")
         if binary is None:
-            skipped = "redis-server or redis-py missing"
+            print(f"Redis row skipped: {skipped}", flush=True)
         else:
             url = stack.enter_context(redis_server(binary, "everysec", workdir))
             rows.append(measure("Redis everysec", RedisOpener(url), deliveries, repeats))
