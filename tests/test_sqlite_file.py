@@ -133,6 +133,15 @@ def test_readers_do_not_wait_at_the_gate(tmp_path: Path) -> None:
     inbox.close()
 
 
+def start_queued(threads: list[threading.Thread], writers: Any) -> None:
+    """Start ``threads`` and wait (up to 10 s) until each has queued its write."""
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(writers.pending) < len(threads) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_writes_made_at_once_share_one_transaction_and_fail_alone(tmp_path: Path) -> None:
     """Threads that write while another thread writes are committed together, and a
     write that fails is rolled back alone: the others' claims hold."""
@@ -163,11 +172,7 @@ def test_writes_made_at_once_share_one_transaction_and_fail_alone(tmp_path: Path
         threading.Thread(target=claim, args=("b",)),
     ]
     with writers.lock:  # as if another thread of this process were writing
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 10
-        while len(writers.pending) < len(threads) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        start_queued(threads, writers)
     for thread in threads:
         thread.join(10)
     assert batches == [3]
@@ -195,11 +200,7 @@ def test_a_failed_commit_fails_every_write_it_held(tmp_path: Path) -> None:
     other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
     threads = [threading.Thread(target=claim, args=(key,)) for key in "ab"]
     with writers.lock:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 10
-        while len(writers.pending) < len(threads) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        start_queued(threads, writers)
         other.execute("BEGIN IMMEDIATE")  # a writer outside the queue holds SQLite's lock
     for thread in threads:
         thread.join(10)
