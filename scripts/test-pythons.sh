@@ -21,11 +21,13 @@ for version in ${PYTHONS:-3.10 3.11 3.12 3.13}; do
         continue
     fi
     env=".venv-$version"
-    if [ ! -f "$env/.installed" ] || [ pyproject.toml -nt "$env/.installed" ]; then
+    # The same extras as make test's .venv: the docs tests build the site on each Python.
+    extras="dev,docs"
+    if [ "$(cat "$env/.installed" 2>/dev/null)" != "$extras" ] || [ pyproject.toml -nt "$env/.installed" ]; then
         "$python" -m venv "$env"
         "$env/bin/python" -m pip install --quiet --upgrade pip
-        "$env/bin/python" -m pip install --quiet -e ".[dev]"
-        touch "$env/.installed"
+        "$env/bin/python" -m pip install --quiet -e ".[$extras]"
+        echo "$extras" >"$env/.installed"
     fi
     echo "== $("$env/bin/python" --version)"
     # The docs snippets' type check runs once, in make test, on the main Python.
