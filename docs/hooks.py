@@ -299,6 +299,82 @@ def load_results() -> str:
     return "\n\n".join(sections) + "\n"
 
 
+_WORKERS = ("2 sync", "2 gthread x 8, keep-alive", "2 gthread x 8, close")
+"""The worker configurations of ``bench_http``, in its order."""
+
+PRODUCTION_TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    # (configuration, report, the row's name in it, target)
+    ("Shared SQLite idempotency store", "http", "SDK, sqlite store", 0.85),
+    ("Redis idempotency store, everysec", "http", "SDK, redis store (everysec)", 0.85),
+    ("Redis idempotency store, always", "http", "SDK, redis store (always)", 0.60),
+    ("SQLite inbox, NORMAL", "inbox", "SQLite NORMAL", 0.90),
+    ("SQLite inbox, FULL", "inbox", "SQLite FULL", 0.60),
+    ("Redis inbox, everysec", "inbox", "Redis everysec", 0.85),
+    ("Redis inbox, always", "inbox", "Redis always", 0.60),
+)
+"""Each production configuration's target: its share of the bare view's requests per second."""
+
+PEER_TARGETS = (
+    ("Redis inbox", "SDK RedisInbox (everysec)"),
+    ("SQLite inbox", "SDK SQLiteInbox (NORMAL)"),
+)
+"""Rows of the inbox report's peers table that must accept at least the faster peer's rate."""
+
+DRAIN_TARGETS = (
+    ("SQLite NORMAL", "1 in-process", 11_000),
+    ("Redis everysec", "1 in-process", 3_000),
+    ("Redis everysec", "2 processes", 5_000),
+)
+"""Drain rates (events per second) that the inbox worker keeps at least."""
+
+
+def _met(measured: float | None, target: float) -> str:
+    if measured is None:
+        return "not run"
+    return "met" if measured >= target else "**not met**"
+
+
+def production_targets() -> str:
+    """The targets of the production configurations against the last ``make bench``.
+
+    Shares of the bare view come from ``http.json`` (one row per worker
+    configuration) and ``inbox.json`` (2 sync workers); a configuration missing from
+    the results (no ``redis-server``, say) shows as not run.
+    """
+    reports = {}
+    for name in ("http", "inbox"):
+        path = RESULTS / f"{name}.json"
+        reports[name] = json.loads(path.read_text()) if path.exists() else {}
+    rows = []
+    for configuration, name, row_name, target in PRODUCTION_TARGETS:
+        found = {
+            row.get("workers", "2 sync")
+            + (
+                "" if row.get("connection") in (None, "server closes") else f", {row['connection']}"
+            ): row.get("ratio_to_bare", row.get("vs_bare"))
+            for row in reports[name].get("results", [])
+            if row_name in (row.get("app"), row.get("backend"))
+        }
+        for workers in _WORKERS if name == "http" else _WORKERS[:1]:
+            share = found.get(workers)
+            measured = bench_report.NONE if share is None else f"{share:.1%}"
+            rows.append((configuration, workers, measured, f"{target:.0%}", _met(share, target)))
+    peers = {row["case"]: row for row in (reports["inbox"].get("peers") or {}).get("results", [])}
+    for configuration, case in PEER_TARGETS:
+        ratio = peers.get(case, {}).get("ratio_to_faster_peer")
+        measured = bench_report.NONE if ratio is None else f"{ratio:.2f}x the faster peer"
+        rows.append((configuration, "2 sync", measured, "1.00x", _met(ratio, 1.0)))
+    drains = {(row["backend"], row["workers"]): row for row in reports["inbox"].get("drain", [])}
+    for backend, workers, target in DRAIN_TARGETS:
+        rate = drains.get((backend, workers), {}).get("events_per_s_median")
+        measured = bench_report.NONE if rate is None else f"{rate:,} events/s"
+        rows.append(
+            (f"Drain, {backend}", workers, measured, f"{target:,} events/s", _met(rate, target))
+        )
+    headers = ["Configuration", "Workers", "Measured", "Target", ""]
+    return bench_report.table(headers, rows, "llrrl") + "\n"
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "event-table": event_table,
     "accessor-table": accessor_table,
@@ -312,6 +388,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
         "core", "http", "shared_store", "asgi", "inbox", "memory", "observe"
     ),
     "load-results": load_results,
+    "production-targets": production_targets,
 }
 
 

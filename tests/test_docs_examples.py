@@ -673,6 +673,61 @@ def test_hook_renders_the_load_results_one_row_per_scenario(
     assert "run `make test-slow`" in hooks.render("<!-- wrenn:load-results -->")
 
 
+def test_hook_sets_each_production_configuration_against_its_target(
+    hooks: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def http_row(workers: str, connection: str, app: str, ratio: float) -> dict[str, object]:
+        return {"workers": workers, "connection": connection, "app": app, "ratio_to_bare": ratio}
+
+    http = {
+        "results": [
+            http_row("2 sync", "server closes", "SDK, sqlite store", 0.86),
+            http_row("2 gthread x 8", "keep-alive", "SDK, sqlite store", 0.5),
+            http_row("2 gthread x 8", "close", "SDK, redis store (always)", 0.6),
+        ]
+    }
+    inbox = {
+        "results": [{"backend": "SQLite NORMAL", "vs_bare": 0.899}],
+        "peers": {"results": [{"case": "SDK SQLiteInbox (NORMAL)", "ratio_to_faster_peer": 1.2}]},
+        "drain": [
+            {"backend": "Redis everysec", "workers": "2 processes", "events_per_s_median": 4999}
+        ],
+    }
+    (tmp_path / "http.json").write_text(json.dumps(http))
+    (tmp_path / "inbox.json").write_text(json.dumps(inbox))
+    monkeypatch.setattr(hooks, "RESULTS", tmp_path)
+    [table] = markdown_tables(hooks.render("<!-- wrenn:production-targets -->"))
+    rows = {(row[0], row[1]): row[2:] for row in table[1:]}
+
+    assert table[0] == ["Configuration", "Workers", "Measured", "Target", ""]
+    assert rows["Shared SQLite idempotency store", "2 sync"] == ["86.0%", "85%", "met"]
+    assert rows["Shared SQLite idempotency store", "2 gthread x 8, keep-alive"] == [
+        "50.0%",
+        "85%",
+        "**not met**",
+    ]
+    assert rows["Redis idempotency store, always", "2 gthread x 8, close"] == [
+        "60.0%",
+        "60%",
+        "met",
+    ]
+    # Nothing measured (no redis-server, say): shown, never counted as met.
+    assert rows["Redis inbox, everysec", "2 sync"] == ["-", "85%", "not run"]
+    assert rows["SQLite inbox, NORMAL", "2 sync"] == ["89.9%", "90%", "**not met**"]
+    assert rows["SQLite inbox", "2 sync"] == ["1.20x the faster peer", "1.00x", "met"]
+    assert rows["Drain, Redis everysec", "2 processes"] == [
+        "4,999 events/s",
+        "5,000 events/s",
+        "**not met**",
+    ]
+    assert len(table) == 1 + 3 * 3 + 4 + 2 + 3
+
+    for name in ("http.json", "inbox.json"):
+        (tmp_path / name).unlink()
+    [empty] = markdown_tables(hooks.render("<!-- wrenn:production-targets -->"))
+    assert {row[-1] for row in empty[1:]} == {"not run"}
+
+
 def test_the_load_results_on_the_reliability_page_stay_narrow(hooks: ModuleType) -> None:
     assert "<!-- wrenn:load-results -->" in (DOCS / "reliability.md").read_text()
     if not (hooks.RESULTS / "load.json").exists():
