@@ -371,20 +371,6 @@ def stop(process: subprocess.Popen[Any], timeout: float = 20) -> None:
 # --- Redis ------------------------------------------------------------------
 
 
-def find_redis_store() -> tuple[str | None, str | None]:
-    """The ``redis-server`` binary for the Redis store cases, or why they are skipped.
-
-    Returns (binary, None), or (None, the reason), which is also said on stderr.
-    """
-    from benchmarks.bench_inbox import redis_missing
-
-    reason = redis_missing()
-    if reason is not None:
-        print(f"Redis store cases skipped: {reason}", file=sys.stderr, flush=True)
-        return None, reason
-    return shutil.which("redis-server"), None
-
-
 def start_redis(stack: ExitStack, binary: str, workdir: Path) -> dict[str, str]:
     """Start a ``redis-server`` per ``REDIS_FSYNC`` setting until ``stack`` closes.
 
@@ -560,9 +546,9 @@ def run(
 ) -> dict[str, Any]:
     """Start every server, then measure every case round by round; return the report."""
     from benchmarks.bench_core import _cores
-    from benchmarks.bench_inbox import redis_version
+    from benchmarks.bench_inbox import find_redis, redis_version
 
-    binary, redis_skipped = find_redis_store()
+    binary, redis_skipped = find_redis("Redis store cases")
     chosen = cases(variants, with_redis=binary is not None)
     samples: dict[Case, list[dict[str, Any]]] = {case: [] for case in chosen}
     best: dict[Case, float] = {}  # the best requests/s so far: sizes the files

@@ -15,6 +15,15 @@ request files. Their accepts are set against the SDK's Redis inbox
 round. Without celery or rq (``pip install -e ".[bench]"``) their rows are
 skipped, saying why.
 
+The SQLite floor. Always measured, as a row of its own (``sqlite3 NORMAL``): the
+hand-written sqlite3 ``INSERT``, ``benchmarks.peer_apps``' ``'sqlite'`` view, which
+verifies as the peers do, then inserts the raw body into a table of its own
+SQLite file (a row id and the body; WAL, ``synchronous=NORMAL``), committed,
+before the 202: the least a durable SQLite queue does per request, under the
+same server and load. Each SDK SQLite row's "vs sqlite3" (``vs_sqlite_floor``)
+is the median over rounds of its requests/s over this row's in the same round.
+It is not a peer: the comparison with Celery and RQ leaves it out.
+
 Accepts. ``benchmarks.inbox_app`` (a receiver in inbox mode with one no-op
 handler, behind the Flask blueprint) runs under gunicorn with 2 sync workers on
 127.0.0.1, once per backend; every server starts once and they are measured
@@ -26,10 +35,11 @@ commands per accept: ``INFO commandstats`` read before and after each measured
 run, ``INFO`` left out, over the run's 202s (a script counts as its
 ``EVALSHA`` and each command it runs). The load is ``bench_http``'s: wrk with
 ``wrk_post.lua`` and a file of distinct deliveries signed just before each run.
-Every answer must be a 202; after each run the inbox's events (a peer's queue length) are counted
-(``stats``: pending, done and dead) once the server is idle, to show that every
-accepted event was stored (they can exceed the 202s by the requests in flight
-when wrk stopped: stored and answered, but not waited for).
+Every answer must be a 202; after each run the inbox's events (a peer's queue
+length, the SQLite floor's rows) are counted (``stats``: pending, done and dead)
+once the server is idle, to show that every accepted event was stored (they can
+exceed the 202s by the requests in flight when wrk stopped: stored and answered,
+but not waited for).
 
 Drain. An emptied inbox is filled in process with ``put`` (real deliveries,
 verified and parsed, as the receiver stores them), then drained by one
@@ -42,7 +52,7 @@ The SQLite files and Redis' append-only files live in a temporary folder
 something on a file system that honours fsync.
 
     python -m benchmarks.bench_inbox [--rounds 3] [--duration 5] [--events 20000]
-        [--drain-rounds 1] [--dir DIR] [--json PATH]
+        [--drain-rounds 3] [--dir DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -106,6 +116,11 @@ PEER_QUEUES = {"Celery": "celery", "RQ": "rq:queue:default"}
 PEER_FSYNC = "everysec"
 """The Redis server the peers enqueue on: the SDK's ``Redis everysec`` row's."""
 PEER_INSTALL = 'pip install -e ".[bench]"'
+SQLITE_FLOOR_KIND = "sqlite3"
+SQLITE_FLOOR_LABEL = f"{SQLITE_FLOOR_KIND} NORMAL"
+SQLITE_FLOOR_CASE = "hand-written sqlite3 INSERT"
+"""The SQLite floor's row: ``peer_apps``' ``'sqlite'`` view, one ``INSERT`` per request."""
+SQLITE_FLOOR_APP = "benchmarks.peer_apps:create_app('sqlite')"
 DURABILITY = {
     "SQLite NORMAL": "one WAL commit before the 202; survives a crash of the process, a power "
     "loss may lose the last transactions",
@@ -117,6 +132,8 @@ DURABILITY = {
     "everysec): as durable as the SDK's Redis everysec row",
     "RQ everysec": "one transaction (job hash, queue push) on the same server (appendfsync "
     "everysec): as durable as the SDK's Redis everysec row",
+    SQLITE_FLOOR_LABEL: "one WAL commit of the raw body before the 202, as the SDK's SQLite "
+    "NORMAL row",
 }
 """What a 202 means for each row, by its label."""
 
@@ -147,6 +164,26 @@ class PeerQueue:
         self.client.close()
 
 
+class InsertTable:
+    """The SQLite floor's table, counted as an inbox is: its rows are the events ``pending``.
+
+    Opened as the floor's view opens it (``peer_apps.open_events``): WAL, its table
+    created if missing.
+    """
+
+    def __init__(self, path: str) -> None:
+        from benchmarks.peer_apps import open_events
+
+        self.connection = open_events(path)
+
+    def stats(self, now: float) -> dict[str, int]:
+        (count,) = self.connection.execute("SELECT count(*) FROM events").fetchone()
+        return {"pending": int(count), "done": 0, "dead": 0}
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def open_inbox(environ: Mapping[str, str]) -> SQLiteInbox | RedisInbox:
     """The inbox ``environ`` names, as ``inbox_app`` opens it.
 
@@ -170,12 +207,13 @@ def open_inbox(environ: Mapping[str, str]) -> SQLiteInbox | RedisInbox:
 class Backend:
     """One inbox measured: a SQLite file or a Redis server, and its durability setting.
 
-    Or a peer's queue on a Redis server; or (``BARE``) the bare view, with no inbox.
+    Or a peer's queue on a Redis server; or the SQLite floor's table
+    (``SQLITE_FLOOR_KIND``); or (``BARE``) the bare view, with no inbox.
     """
 
-    kind: str  # "SQLite" or "Redis"; or a peer: "Celery" or "RQ"; or "bare"
+    kind: str  # "SQLite" or "Redis"; or a peer: "Celery" or "RQ"; or "sqlite3"; or "bare"
     setting: str  # SQLite's synchronous, or the server's appendfsync
-    target: str  # the inbox file, or the server's URL
+    target: str  # the inbox (or floor's) file, or the server's URL
 
     @property
     def label(self) -> str:
@@ -192,6 +230,11 @@ class Backend:
         return self.kind == "bare"
 
     @property
+    def sqlite_floor(self) -> bool:
+        """Whether this is the SQLite floor: the hand-written ``INSERT``, neither SDK nor peer."""
+        return self.kind == SQLITE_FLOOR_KIND
+
+    @property
     def sdk(self) -> bool:
         """Whether this is one of the SDK's inboxes."""
         return self.kind in ("SQLite", "Redis")
@@ -203,38 +246,45 @@ class Backend:
 
     @property
     def app(self) -> str:
-        """The app gunicorn serves for it: ``inbox_app``, the peer's view or the bare view."""
+        """The app gunicorn serves for it: ``inbox_app``, a ``peer_apps`` view or the bare view."""
         if self.bare:
             return bench_http.APPS["bare"]
+        if self.sqlite_floor:
+            return SQLITE_FLOOR_APP
         return PEER_APPS.get(self.kind, APP)
 
     def env(self) -> dict[str, str]:
         """The environment naming this inbox to ``open_inbox`` (the queue to ``peer_apps``)."""
         if self.bare:
             return {}
-        if self.peer:
-            return {"BENCH_PEER_REDIS": self.target}
+        if self.peer or self.sqlite_floor:
+            return {"BENCH_PEER_TARGET": self.target}
         if self.kind == "Redis":
             return {"WRENN_INBOX_REDIS": self.target}
         db = {"WRENN_INBOX_DB": self.target, "BENCH_INBOX_SYNCHRONOUS": self.setting}
         return {"WRENN_INBOX_REDIS": "", **db}  # "": not a URL the caller's environment set
 
-    def open(self) -> SQLiteInbox | RedisInbox | PeerQueue:
-        """The inbox, opened as ``inbox_app`` opens it; for a peer, its queue."""
+    def open(self) -> SQLiteInbox | RedisInbox | PeerQueue | InsertTable:
+        """The inbox, opened as ``inbox_app`` opens it; a peer's queue; the floor's table."""
         if self.peer:
             return PeerQueue(self.kind, self.target)
+        if self.sqlite_floor:
+            return InsertTable(self.target)
         return open_inbox(self.env())
 
     def empty(self) -> None:
-        """Delete every event: the SQLite file with its ``-wal`` and ``-shm``, or all of Redis."""
-        if self.kind != "SQLite":
+        """Delete every event: the SQLite file with its ``-wal`` and ``-shm``, or all of Redis.
+
+        The bare view stores nothing: nothing to delete.
+        """
+        if self.kind in ("SQLite", SQLITE_FLOOR_KIND):
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.target + suffix).unlink(missing_ok=True)
+        elif self.on_redis:
             import redis
 
             with closing(redis.Redis.from_url(self.target)) as client:
                 client.flushall()
-        else:
-            for suffix in ("", "-wal", "-shm"):
-                Path(self.target + suffix).unlink(missing_ok=True)
 
 
 BARE_LABEL = "bare Flask view (floor)"
@@ -251,13 +301,17 @@ def redis_missing() -> str | None:
     return None
 
 
-def find_redis() -> str | None:
-    """The ``redis-server`` binary; ``None``, saying why on stderr, if Redis cannot be measured."""
+def find_redis(rows: str = "Redis rows") -> tuple[str | None, str | None]:
+    """The ``redis-server`` binary, or why Redis cannot be measured.
+
+    Returns (binary, None), or (None, the reason), which is also said on stderr as
+    ``"<rows> skipped: <reason>"``. Every benchmark with Redis rows asks here.
+    """
     reason = redis_missing()
     if reason is not None:
-        print(f"Redis rows skipped: {reason}", file=sys.stderr, flush=True)
-        return None
-    return shutil.which("redis-server")
+        print(f"{rows} skipped: {reason}", file=sys.stderr, flush=True)
+        return None, reason
+    return shutil.which("redis-server"), None
 
 
 def find_peers() -> list[str]:
@@ -331,14 +385,16 @@ def redis_version(binary: str) -> str:
     return next((word[2:] for word in words if word.startswith("v=")), done.stdout.strip())
 
 
-def stored(inbox: SQLiteInbox | RedisInbox | PeerQueue) -> int:
+def stored(inbox: SQLiteInbox | RedisInbox | PeerQueue | InsertTable) -> int:
     """Events in ``inbox``, whatever their state (pending, done or dead)."""
     counts = inbox.stats(now=time.time())
     return sum(int(counts[state] or 0) for state in ("pending", "done", "dead"))
 
 
 def settled(
-    inbox: SQLiteInbox | RedisInbox | PeerQueue, quiet: float = 0.3, limit: float = 10.0
+    inbox: SQLiteInbox | RedisInbox | PeerQueue | InsertTable,
+    quiet: float = 0.3,
+    limit: float = 10.0,
 ) -> int:
     """``stored`` once it has not changed for ``quiet`` seconds (requests in flight end)."""
     count, deadline = stored(inbox), time.monotonic() + limit
@@ -385,7 +441,7 @@ def serve_inbox(backend: Backend, workdir: Path) -> Iterator[str]:
 
 def accept_run(
     url: str,
-    inbox: SQLiteInbox | RedisInbox | PeerQueue | None,
+    inbox: SQLiteInbox | RedisInbox | PeerQueue | InsertTable | None,
     seconds: int,
     requests_file: Path,
     *,
@@ -436,6 +492,24 @@ def rate_fields(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def ratio_to(
+    runs: list[dict[str, Any]], floor: list[dict[str, Any]], name: str
+) -> dict[str, float | None]:
+    """``name``: the median over rounds of ``runs``' requests/s over ``floor``'s.
+
+    ``runs`` and ``floor`` hold one run per round, in the same order; each ratio
+    sets a run against the floor's run of the same round (a round where the floor
+    answered nothing has none). With the ratios' p25 and p75 (``name + "_p25"``,
+    ``name + "_p75"``); ``None`` without floor runs.
+    """
+    pairs = zip(runs, floor, strict=True) if floor else ()
+    ratios = [run["rps"] / base["rps"] for run, base in pairs if base["rps"]]
+    if not ratios:
+        return {name: None, f"{name}_p25": None, f"{name}_p75": None}
+    ratio, p25, p75 = _spread(ratios)
+    return {name: round(ratio, 3), f"{name}_p25": round(p25, 3), f"{name}_p75": round(p75, 3)}
+
+
 def ratio_to_bare(runs: list[dict[str, Any]], bare: list[dict[str, Any]]) -> dict[str, Any]:
     """``vs_bare``: the median over rounds of ``runs``' requests/s over the bare view's.
 
@@ -443,12 +517,7 @@ def ratio_to_bare(runs: list[dict[str, Any]], bare: list[dict[str, Any]]) -> dic
     sets a run against the bare view's run of the same round. With the ratios'
     p25 and p75 (``vs_bare_p25``, ``vs_bare_p75``); ``None`` without bare runs.
     """
-    pairs = zip(runs, bare, strict=True) if bare else ()
-    ratios = [run["rps"] / floor["rps"] for run, floor in pairs if floor["rps"]]
-    if not ratios:
-        return {"vs_bare": None, "vs_bare_p25": None, "vs_bare_p75": None}
-    ratio, p25, p75 = _spread(ratios)
-    return {"vs_bare": round(ratio, 3), "vs_bare_p25": round(p25, 3), "vs_bare_p75": round(p75, 3)}
+    return ratio_to(runs, bare, "vs_bare")
 
 
 def summarize_accepts(
@@ -457,9 +526,12 @@ def summarize_accepts(
     """Per backend: medians with spread, answers other than 202, and stored against accepted.
 
     With the bare view's runs (``bare``, one per round), each row's ``vs_bare``
-    (``ratio_to_bare``); for the rows on Redis, its commands per accept
-    (``redis_calls_per_accept``, and ``redis_calls_by_command``).
+    (``ratio_to_bare``); for the SDK's SQLite rows, ``vs_sqlite_floor``, the same
+    against the SQLite floor's runs (its row in ``samples``; ``None`` without it);
+    for the rows on Redis, its commands per accept (``redis_calls_per_accept``, and
+    ``redis_calls_by_command``).
     """
+    floor = next((runs for backend, runs in samples.items() if backend.sqlite_floor), [])
     rows = []
     for backend, runs in samples.items():
         accepted = sum(int(run["statuses"].get("202", 0)) for run in runs)
@@ -482,6 +554,8 @@ def summarize_accepts(
             "meets_target": statistics.median(run["rps"] for run in runs) >= TARGET_RPS,
             **ratio_to_bare(runs, bare or []),
         }
+        if backend.kind == "SQLite":
+            row.update(ratio_to(runs, floor, "vs_sqlite_floor"))
         if backend.on_redis:
             per_accept, by_command = calls_per_answer(runs, accepted)
             row.update(redis_calls_per_accept=per_accept, redis_calls_by_command=by_command)
@@ -768,7 +842,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure accepts, then the drain, in one temporary folder; return the report."""
     from wrenn_webhooks.inbox.worker import Worker
 
-    binary = find_redis()
+    binary, _ = find_redis()
     redis = redis_version(binary) if binary is not None else None
     if binary is None:
         peers: list[str] = []
@@ -787,7 +861,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        backends = [BARE]
+        backends = [BARE, Backend(SQLITE_FLOOR_KIND, "NORMAL", str(workdir / "sqlite3-insert.db"))]
         backends += [
             Backend("SQLite", setting, str(workdir / f"inbox-{setting.lower()}.db"))
             for setting in settings_offered()
@@ -835,6 +909,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "target_rps": TARGET_RPS,
         "bare": summarize_bare(bare),
         "results": accepts,
+        "sqlite_floor": {
+            "backend": SQLITE_FLOOR_LABEL,
+            "case": SQLITE_FLOOR_CASE,
+            "durability": DURABILITY[SQLITE_FLOOR_LABEL],
+        },
         "peers": {
             "redis_appendfsync": PEER_FSYNC if peers else None,
             "versions": peer_versions(peers),
@@ -880,16 +959,16 @@ def accept_lines(report: dict[str, Any]) -> list[str]:
     lines = [
         f"{'backend':<24} {'req/s':>7} {'p25-p75':>11} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'shares %':>9} {'202s':>7} {'stored':>7} {'lost':>5} {'non-202':>8} {'x bare':>6} "
-        f"{'cmd/acc':>7}"
+        f"{'x sqlite3':>9} {'cmd/acc':>7}"
     ]
     for row in ([report["bare"]] if report.get("bare") else []) + report["results"]:
         shares = "/".join(f"{share * 100:.0f}" for share in row["worker_share"])
-        accepted, stored, lost, other, ratio, calls = accept_cells(row)
+        accepted, stored, lost, other, ratio, floor, calls = accept_cells(row)
         lines.append(
             f"{row['backend']:<24} {row['rps_median']:>7} "
             f"{str(row['rps_p25']) + '-' + str(row['rps_p75']):>11} {row['p50_ms']:>7.2f} "
             f"{row['p99_ms']:>7.2f} {shares:>9} {accepted:>7} {stored:>7} {lost:>5} {other:>8} "
-            f"{ratio:>6} {calls:>7}"
+            f"{ratio:>6} {floor:>9} {calls:>7}"
         )
     lines += [
         f"target >= {report['target_rps']} req/s; stored: events added (202s plus requests in "
@@ -897,6 +976,11 @@ def accept_lines(report: dict[str, Any]) -> list[str]:
         "(the bare view's: answers other than 200)",
         "x bare: median over rounds of req/s over the bare view's in the same round",
     ]
+    if any(row["backend"] == SQLITE_FLOOR_LABEL for row in report["results"]):
+        lines.append(
+            f"x sqlite3: the same, for the SDK's SQLite rows, over the {SQLITE_FLOOR_CASE}'s "
+            f"({SQLITE_FLOOR_LABEL}: verify, one INSERT of the raw body, committed, 202)"
+        )
     if report["redis"]:
         lines.append(
             "cmd/acc: Redis commands per 202 (INFO commandstats, INFO left out; a script counts "
@@ -907,18 +991,25 @@ def accept_lines(report: dict[str, Any]) -> list[str]:
 
 
 def accept_cells(row: dict[str, Any]) -> tuple[str, ...]:
-    """An accept row's 202s, stored, lost, other answers, x bare and commands per accept."""
+    """An accept row's 202s, stored, lost, other answers, x bare, x sqlite3, commands/accept."""
     if "accepted" not in row:  # the bare view's row: it stores nothing
-        return "-", "-", "-", str(row["non_200"] + row["errors"]), "1", "-"
+        return "-", "-", "-", str(row["non_200"] + row["errors"]), "1", "-", "-"
     ratio, calls = row.get("vs_bare"), row.get("redis_calls_per_accept")
+    floor = "1" if row["backend"] == SQLITE_FLOOR_LABEL else number(row.get("vs_sqlite_floor"))
     return (
         str(row["accepted"]),
         str(row["stored"]),
         str(row["lost"]),
         str(row["non_202"] + row["errors"]),
-        "-" if ratio is None else f"{ratio:.3f}",
-        "-" if calls is None else f"{calls:.2f}",
+        number(ratio),
+        floor,
+        number(calls, ".2f"),
     )
+
+
+def number(value: float | None, spec: str = ".3f") -> str:
+    """``value`` formatted with ``spec`` for the text table; ``"-"`` for ``None``."""
+    return "-" if value is None else format(value, spec)
 
 
 def peer_lines(peers: dict[str, Any] | None) -> list[str]:
@@ -945,7 +1036,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench_http.add_load_arguments(parser, first_rate=3000)
     parser.add_argument("--events", type=int, default=20_000, help="events per drain")
-    parser.add_argument("--drain-rounds", type=int, default=1)
+    parser.add_argument("--drain-rounds", type=int, default=3, help="the median is reported")
     parser.add_argument(
         "--dir", type=Path, default=None, help="folder for the inbox and Redis files"
     )

@@ -120,6 +120,43 @@ def http_redis(report: dict[str, Any]) -> str:
     )
 
 
+def _shared_store(report: dict[str, Any]) -> str:
+    rows = report["results"]
+    if rows and "us_alone" not in rows[0]:  # an older report: its own keys
+        return _generic(report)
+    machine = report.get("machine", {})
+    intro = (
+        f"What one request writes to a store every worker shares, with a new key each "
+        f"time: an idempotency store's claim and finish (one handler), an inbox's `put` "
+        f"of one parsed event, and the floor, one `INSERT` of the same body into a table "
+        f"with nothing but a row id (WAL, `synchronous=NORMAL`). SQLite "
+        f"{machine.get('sqlite', '?')} on a temporary file (`NORMAL`); Redis "
+        f"{machine.get('redis') or NONE} on 127.0.0.1 with `appendfsync everysec`. "
+        f"{report['deliveries_per_run']:,} requests a run, best of {report['repeats']}: "
+        f"alone (one process, one thread: wall and CPU time a request), then two processes "
+        f"and eight threads of one process writing at once. Machine: "
+        f"{machine.get('cpus', '?')} cores, Python {machine.get('python', '?')}."
+    )
+    if report.get("redis_skipped"):
+        intro += f" Redis rows skipped: {report['redis_skipped']}."
+    body = table(
+        ["Writes", "µs alone", "CPU µs alone", "/s alone", "/s, 2 processes", "/s, 8 threads"],
+        (
+            (
+                row["store"],
+                f"{row['us_alone']:.1f}",
+                f"{row['cpu_us_alone']:.1f}",
+                f"{row['per_s_alone']:,}",
+                f"{row['per_s_2_processes']:,}",
+                f"{row['per_s_8_threads']:,}",
+            )
+            for row in rows
+        ),
+        "lrrrrr",
+    )
+    return f"{intro}\n\n{body}"
+
+
 def _memory(report: dict[str, Any]) -> str:
     runs = report["results"]
     rows = []
@@ -156,8 +193,11 @@ def _memory(report: dict[str, Any]) -> str:
     return f"{intro}\n\n{table(headers, rows, 'r' * len(headers))}\n\n" + "\n".join(notes)
 
 
-def accept_row(row: dict[str, Any]) -> tuple[object, ...]:
-    """A row of the inbox's accepts table: a backend's, or the bare view's."""
+def accept_row(row: dict[str, Any], sqlite_floor: str | None = None) -> tuple[object, ...]:
+    """A row of the inbox's accepts table: a backend's, or the bare view's.
+
+    ``sqlite_floor``: the SQLite floor's row label, its "vs sqlite3" the floor itself.
+    """
     rates = (
         row["backend"],
         f"{row['rps_median']:,}",
@@ -167,7 +207,8 @@ def accept_row(row: dict[str, Any]) -> tuple[object, ...]:
         " / ".join(f"{share:.0%}" for share in row["worker_share"]),
     )
     if "accepted" not in row:  # the bare view's row: it answers 200 and stores nothing
-        return (*rates, NONE, NONE, NONE, row["non_200"] + row["errors"], "100% (floor)", NONE)
+        other = row["non_200"] + row["errors"]
+        return (*rates, NONE, NONE, NONE, other, "100% (floor)", NONE, NONE)
     return (
         *rates,
         f"{row['accepted']:,}",
@@ -175,15 +216,19 @@ def accept_row(row: dict[str, Any]) -> tuple[object, ...]:
         row["lost"],
         row["non_202"] + row["errors"],
         vs_bare(row),
+        "100% (floor)" if row["backend"] == sqlite_floor else vs_bare(row, "vs_sqlite_floor"),
         number(row.get("redis_calls_per_accept"), ".2f"),
     )
 
 
-def vs_bare(row: dict[str, Any]) -> str:
-    """An inbox row's ratio to the bare view, with its spread; ``NONE`` if not measured."""
-    if row.get("vs_bare") is None:
+def vs_bare(row: dict[str, Any], name: str = "vs_bare") -> str:
+    """An inbox row's ratio ``name`` (to the bare view by default), with its spread.
+
+    ``NONE`` if not measured, or not in the report (an older one).
+    """
+    if row.get(name) is None:
         return NONE
-    return f"{row['vs_bare']:.1%} ({row['vs_bare_p25']:.1%}{TO}{row['vs_bare_p75']:.1%})"
+    return f"{row[name]:.1%} ({row[name + '_p25']:.1%}{TO}{row[name + '_p75']:.1%})"
 
 
 def inbox_notes(report: dict[str, Any]) -> str:
@@ -196,6 +241,15 @@ def inbox_notes(report: dict[str, Any]) -> str:
             "settings and wrk request files, interleaved with the backends. vs bare: the median "
             "over rounds of accepts/s over the bare view's requests/s in the same round."
         )
+    floor = report.get("sqlite_floor")
+    if floor:
+        text += (
+            f" {floor['backend']}: the SQLite floor, a {floor['case']} (`benchmarks.peer_apps`' "
+            "`sqlite` view: it verifies as the Celery and RQ views do, then inserts the "
+            "raw body into a table of its own SQLite file, WAL, `synchronous=NORMAL`, committed, "
+            f"before the 202; a 202 means {floor['durability']}). vs sqlite3: for the SDK's "
+            "SQLite rows, the median over rounds of accepts/s over the floor's in the same round."
+        )
     if any(row.get("redis_calls_per_accept") is not None for row in report["results"]):
         text += " " + COUNTED.format(answers="202s")
     return text
@@ -203,7 +257,8 @@ def inbox_notes(report: dict[str, Any]) -> str:
 
 def _inbox(report: dict[str, Any]) -> str:
     bare = [report["bare"]] if report.get("bare") else []
-    accepts = [accept_row(row) for row in bare + report["results"]]
+    floor = (report.get("sqlite_floor") or {}).get("backend")
+    accepts = [accept_row(row, floor) for row in bare + report["results"]]
     drains = [
         (
             row["backend"],
@@ -247,6 +302,7 @@ def _inbox(report: dict[str, Any]) -> str:
         "Lost",
         "Other answers",
         "vs bare",
+        "vs sqlite3",
         "Redis cmds/accept",
     ]
     drain_intro = (
@@ -268,7 +324,7 @@ def _inbox(report: dict[str, Any]) -> str:
     ]
     peers = peer_comparison(report)
     return (
-        f"{intro}\n\n{table(accept_headers, accepts, 'lrrrrrrrrrrr')}\n\n"
+        f"{intro}\n\n{table(accept_headers, accepts, 'lrrrrrrrrrrrr')}\n\n"
         + (f"{peers}\n\n" if peers else "")
         + f"{drain_intro}\n\n{table(drain_headers, drains, 'llrrrlr')}"
     )
@@ -363,13 +419,14 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "inbox": _inbox,
     "memory": _memory,
     "observe": _observe,
+    "shared_store": _shared_store,
 }
 TITLES = {
     "core": "Core: `handle()` against the floor and peers",
     "http": "HTTP: the example receiver under gunicorn against a bare Flask view",
     "inbox": "Inbox: durable accepts under gunicorn, and the workers' drain rate",
     "memory": "Memory: RSS over distinct deliveries",
-    "shared_store": "Shared stores alone: a delivery's claim and finish",
+    "shared_store": "Shared stores alone: what each request writes",
     "observe": "Observers: what metrics and tracing cost a delivery",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
 import json
@@ -182,7 +183,7 @@ def test_http_skips_the_redis_store_saying_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    binary, reason = bench_http.find_redis_store()
+    binary, reason = bench_inbox.find_redis("Redis store cases")
     assert binary is None
     assert reason == f"redis-server is not installed; install it with: {bench_inbox.REDIS_INSTALL}"
     assert capsys.readouterr().err == f"Redis store cases skipped: {reason}\n"
@@ -200,7 +201,7 @@ def test_redis_needs_redis_py_too(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bench_inbox.redis_missing() == (
         'redis-py is not installed; install it with: pip install -e ".[redis]"'
     )
-    assert bench_http.find_redis_store()[0] is None
+    assert bench_inbox.find_redis()[0] is None
 
 
 class FakeRedis:
@@ -562,10 +563,10 @@ def test_inbox_rows_against_the_bare_view_and_redis_commands() -> None:
     header = next(n for n, line in enumerate(lines) if line.startswith("backend "))
     assert lines[header + 1].split() == [
         *("bare", "Flask", "view", "(floor)", "2875", "2812-2938", "1.50", "8.00", "50/50"),
-        *("-", "-", "-", "0", "1", "-"),
+        *("-", "-", "-", "0", "1", "-", "-"),
     ]
-    assert lines[header + 2].split()[-2:] == ["0.550", "-"]
-    assert lines[header + 4].split()[-2:] == ["0.917", "4.00"]
+    assert lines[header + 2].split()[-3:] == ["0.550", "-", "-"]  # no SQLite floor measured
+    assert lines[header + 4].split()[-3:] == ["0.917", "-", "4.00"]
     assert "  Redis always: hset 3.00, evalsha 1.00" in lines
     markdown = report.render_report(result)
     assert f"| bare Flask view (floor) | 2,875 | 2,812{report.TO}2,938 |" in markdown
@@ -578,12 +579,13 @@ def test_inbox_rows_against_the_bare_view_and_redis_commands() -> None:
 
 def without_new_keys(result: dict[str, Any]) -> dict[str, Any]:
     """``result`` as written before the bare view and Redis' commands were measured."""
-    new = ("vs_bare", "vs_bare_p25", "vs_bare_p75", "redis_calls_per", "redis_calls_by_command")
+    new = ("vs_bare", "vs_sqlite_floor", "redis_calls_per", "redis_calls_by_command")
     rows = [
         {key: value for key, value in row.items() if not key.startswith(new)}
         for row in result["results"]
     ]
-    old = {key: value for key, value in result.items() if key not in ("bare", "redis_skipped")}
+    later = ("bare", "redis_skipped", "sqlite_floor")
+    old = {key: value for key, value in result.items() if key not in later}
     return old | {"results": rows}
 
 
@@ -614,11 +616,114 @@ def test_the_bare_view_is_served_as_the_inboxes_are() -> None:
     assert redis.sdk and redis.on_redis and celery.on_redis and not celery.sdk
 
 
+def test_the_sqlite_floor_is_measured_and_counted_but_no_peer(tmp_path: Path) -> None:
+    from benchmarks import peer_apps
+
+    path = str(tmp_path / "floor.db")
+    floor = bench_inbox.Backend(bench_inbox.SQLITE_FLOOR_KIND, "NORMAL", path)
+    assert floor.label == bench_inbox.SQLITE_FLOOR_LABEL == "sqlite3 NORMAL"
+    assert floor.sqlite_floor
+    assert not (floor.peer or floor.on_redis or floor.sdk or floor.bare)
+    assert "WAL commit of the raw body" in bench_inbox.DURABILITY[floor.label]
+    # served as peer_apps' sqlite view, its file named by the peers' neutral variable
+    assert floor.app == "benchmarks.peer_apps:create_app('sqlite')"
+    assert floor.env() == {"BENCH_PEER_TARGET": path}
+    rq = bench_inbox.Backend("RQ", "everysec", "redis://127.0.0.1:1/0")
+    assert rq.env() == {"BENCH_PEER_TARGET": "redis://127.0.0.1:1/0"}
+    assert not any(b.sqlite_floor for b in (rq, bench_inbox.BARE))
+    sdk = bench_inbox.Backend("SQLite", "NORMAL", str(tmp_path / "inbox.db"))
+    assert not sdk.sqlite_floor
+    # counted as the inboxes are: the rows the view inserted, whichever connection reads them
+    with closing(floor.open()) as table:  # creates the table, as before gunicorn starts
+        assert isinstance(table, bench_inbox.InsertTable)
+        assert bench_inbox.stored(table) == 0
+        insert = peer_apps.sqlite_insert(path)
+        for n in range(5):
+            insert(b'{"n": %d}' % n)
+        assert bench_inbox.stored(table) == 5
+        assert table.stats(now=0.0) == {"pending": 5, "done": 0, "dead": 0}
+    suffixes = ("", "-wal", "-shm")
+    assert Path(path + "-wal").exists()  # WAL: the other connection is still open
+    floor.empty()
+    assert not any(Path(path + suffix).exists() for suffix in suffixes)
+    with closing(floor.open()) as table:  # an emptied table
+        assert bench_inbox.stored(table) == 0
+
+
+def test_sdk_sqlite_rows_against_the_sqlite_floor_per_round() -> None:
+    result = peer_report()
+    rows = {row["backend"]: row for row in result["results"]}
+    floor, normal = rows["sqlite3 NORMAL"], rows["SQLite NORMAL"]
+    # per round: 2400 over the floor's 3000, then 2200 over 2000: 0.8 and 1.1; the medians'
+    # ratio (2300 / 2500 = 0.92) would be another figure
+    assert (normal["vs_sqlite_floor"], normal["vs_sqlite_floor_p25"]) == (0.95, 0.875)
+    assert normal["vs_sqlite_floor_p75"] == 1.025
+    assert normal["vs_bare"] == 0.575  # and against the bare view, as every row
+    assert floor["vs_bare"] == 0.625
+    for row in (floor, rows["Redis everysec"], rows["Celery everysec"], rows["RQ everysec"]):
+        assert "vs_sqlite_floor" not in row  # the SDK's SQLite rows only
+    assert "redis_calls_per_accept" not in floor  # not on Redis
+    assert floor["stored"] == floor["accepted"] + 6 and floor["lost"] == 0
+    # without the floor measured: not measured, rather than a ratio to nothing
+    inbox = {row["backend"]: row for row in inbox_report()["results"]}
+    assert inbox["SQLite FULL"]["vs_sqlite_floor"] is None
+    # the text table: x sqlite3 after x bare, the floor's own 1, a note saying what it is
+    lines = bench_inbox.table(result).splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("backend "))
+    assert lines[header].split()[-5:] == ["x", "bare", "x", "sqlite3", "cmd/acc"]
+    by_label = {line[:24].strip(): line.split() for line in lines[header + 1 :]}
+    assert by_label["sqlite3 NORMAL"][-3:] == ["0.625", "1", "-"]
+    assert by_label["SQLite NORMAL"][-3:] == ["0.575", "0.950", "-"]
+    assert by_label["Redis everysec"][-2:] == ["-", "4.00"]
+    assert (
+        "x sqlite3: the same, for the SDK's SQLite rows, over the hand-written sqlite3 "
+        "INSERT's (sqlite3 NORMAL: verify, one INSERT of the raw body, committed, 202)"
+    ) in lines
+    older = bench_inbox.table(inbox_report()).splitlines()
+    assert not any(line.startswith("x sqlite3") for line in older)
+
+
+def accepts_table(markdown: str) -> list[list[str]]:
+    """The cells of the inbox report's accepts table, its header first."""
+    lines = markdown.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("| Backend | Accepts/s |"))
+    end = lines.index("", start)
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines[start:end]]
+
+
+def test_report_renders_the_sqlite_floor_column() -> None:
+    markdown = report.render_report(peer_report())
+    header, marks, *rows = accepts_table(markdown)
+    assert header[-3:] == ["vs bare", "vs sqlite3", "Redis cmds/accept"]
+    assert all(len(row) == len(header) for row in [marks, *rows])
+    cells = {row[0]: row for row in rows}
+    to = report.TO
+    assert cells["SQLite NORMAL"][-2:] == [f"95.0% (87.5%{to}102.5%)", "-"]
+    assert cells["sqlite3 NORMAL"][1] == "2,500"
+    assert cells["sqlite3 NORMAL"][-3:] == [f"62.5% (56.2%{to}68.8%)", "100% (floor)", "-"]
+    assert cells["bare Flask view (floor)"][-3:] == ["100% (floor)", "-", "-"]
+    assert cells["Redis everysec"][-2:] == ["-", "4.00"]
+    assert cells["RQ everysec"][-2] == "-"
+    assert (
+        "sqlite3 NORMAL: the SQLite floor, a hand-written sqlite3 INSERT (`benchmarks.peer_apps`' "
+        "`sqlite` view" in markdown
+    )
+    assert "a 202 means one WAL commit of the raw body before the 202" in markdown
+    # an older report, written before the floor was measured: the column, every cell NONE
+    older = report.render_report(without_new_keys(peer_report()))
+    header, marks, *rows = accepts_table(older)
+    assert header[-2] == "vs sqlite3"
+    assert all(len(row) == len(header) for row in [marks, *rows])
+    assert {row[-2] for row in rows} == {report.NONE}
+    assert "the SQLite floor" not in older
+    assert {row[-2] for row in accepts_table(report.render_report(inbox_report()))[2:]} == {"-"}
+
+
 def test_inbox_skips_redis_saying_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert bench_inbox.find_redis() is None
+    assert bench_inbox.find_redis() == (None, bench_inbox.redis_missing())
     assert capsys.readouterr().err == (
         "Redis rows skipped: redis-server is not installed; "
         f"install it with: {bench_inbox.REDIS_INSTALL}\n"
@@ -626,10 +731,14 @@ def test_inbox_skips_redis_saying_why(
 
 
 def peer_report() -> dict[str, Any]:
-    """An inbox report with Celery and RQ rows beside the SDK's, as ``bench_inbox.run`` writes."""
+    """An inbox report with Celery and RQ rows beside the SDK's, as ``bench_inbox.run`` writes.
+
+    With the SQLite floor's row too, faster than either peer: it must not count as one.
+    """
     samples = {
         bench_inbox.Backend(kind, setting, "-"): accept_runs(rates)
         for kind, setting, rates in (
+            ("sqlite3", "NORMAL", (3000.0, 2000.0)),
             ("SQLite", "NORMAL", (2400.0, 2200.0)),
             ("Redis", "everysec", (2300.0, 2100.0)),
             ("Celery", "everysec", (1200.0, 1000.0)),
@@ -641,6 +750,11 @@ def peer_report() -> dict[str, Any]:
     return inbox_report() | {
         "bare": bench_inbox.summarize_bare(bare),
         "results": accepts,
+        "sqlite_floor": {
+            "backend": bench_inbox.SQLITE_FLOOR_LABEL,
+            "case": bench_inbox.SQLITE_FLOOR_CASE,
+            "durability": bench_inbox.DURABILITY[bench_inbox.SQLITE_FLOOR_LABEL],
+        },
         "peers": {
             "redis_appendfsync": "everysec",
             "versions": {"Celery": "5.7.0", "RQ": "3.0.0"},
@@ -659,7 +773,7 @@ def test_report_renders_peer_rows(tmp_path: Path) -> None:
         "RQ enqueue",
         "SDK SQLiteInbox (NORMAL)",
     ]
-    # per round against the faster peer: RQ's 1500, then 1100
+    # per round against the faster peer: RQ's 1500, then 1100 (not the SQLite floor's 3000)
     assert redis["ratio_to_faster_peer"] == pytest.approx((2300 / 1500 + 2100 / 1100) / 2, 1e-3)
     assert rq["ratio_to_faster_peer"] == 1
     assert celery["ratio_to_faster_peer"] < 1
@@ -691,17 +805,109 @@ def test_peer_apps_verify_before_they_enqueue(tmp_path: Path) -> None:
     path = tmp_path / "requests.tsv"
     bench_http.write_requests(path, 2)
     names, rows = read_requests(path)
-    queued: list[str] = []
+    queued: list[bytes] = []
     client = peer_apps.verified_view(bench_http.SECRET.encode(), queued.append).test_client()
     headers = dict(zip(names[:-1], rows[0][:-1], strict=True))
     answer = client.post(peer_apps.PATH, data=rows[0][-1], headers=headers)
     assert answer.status_code == 202
-    assert queued == [rows[0][-1]]
+    assert queued == [rows[0][-1].encode()]  # the raw body, as bytes
     assert client.post(peer_apps.PATH, data=rows[1][-1], headers=headers).status_code == 401
     stale = headers | {"X-Wrenn-Timestamp": "2020-01-01T00:00:00Z"}
     assert client.post(peer_apps.PATH, data=rows[0][-1], headers=stale).status_code == 401
     assert client.post(peer_apps.PATH, data=rows[0][-1], headers={}).status_code == 401
-    assert queued == [rows[0][-1]]
+    assert queued == [rows[0][-1].encode()]
+
+
+def events_in(path: Path) -> list[tuple[int, bytes]]:
+    """The rows of the SQLite floor's table in ``path``, read back by a connection of its own."""
+    import sqlite3
+
+    with closing(sqlite3.connect(path)) as connection:
+        return list(connection.execute("SELECT id, body FROM events ORDER BY id"))
+
+
+def test_sqlite_view_inserts_each_accepted_body_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from benchmarks import peer_apps
+
+    path = tmp_path / "requests.tsv"
+    bench_http.write_requests(path, 3)
+    names, rows = read_requests(path)
+    db = tmp_path / "floor.db"
+    monkeypatch.setenv("BENCH_PEER_TARGET", str(db))  # as gunicorn's workers get it
+    monkeypatch.setenv("WRENN_WEBHOOK_SECRET", f"{bench_http.SECRET},{'o' * 64}")
+    client = peer_apps.create_app("sqlite").test_client()
+    first = dict(zip(names[:-1], rows[0][:-1], strict=True))
+    refused = [
+        (rows[1][-1], first),  # another body under the first one's signature
+        (rows[0][-1], first | {"X-Wrenn-Timestamp": "2020-01-01T00:00:00Z"}),  # stale
+        (rows[0][-1], first | {"X-Wrenn-Timestamp": "yesterday"}),
+        (rows[0][-1], {}),
+    ]
+    for body, headers in refused:
+        assert client.post(peer_apps.PATH, data=body, headers=headers).status_code == 401
+    assert events_in(db) == []  # the table exists, and nothing refused was inserted
+    for row in rows:
+        answer = client.post(
+            peer_apps.PATH, data=row[-1], headers=dict(zip(names[:-1], row[:-1], strict=True))
+        )
+        assert (answer.status_code, answer.get_json()) == (202, {"ok": True, "queued": True})
+    # committed: another connection reads each accepted body back, once, as its raw bytes
+    assert events_in(db) == [(n + 1, row[-1].encode()) for n, row in enumerate(rows)]
+    assert client.post(peer_apps.PATH, data=rows[2][-1], headers=first).status_code == 401
+    assert len(events_in(db)) == 3
+    with closing(sqlite3.connect(db)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("SELECT typeof(body) FROM events").fetchone() == ("blob",)
+    with closing(peer_apps.open_events(str(db))) as connection:
+        assert connection.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+
+
+def test_sqlite_view_refuses_a_file_it_cannot_put_in_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from benchmarks import peer_apps
+
+    with pytest.raises(RuntimeError, match="journal_mode is memory, not wal"):
+        peer_apps.sqlite_insert(":memory:")
+    # Another connection holding the new file's lock: given up after the busy timeout,
+    # "database is locked" raised, instead of trying again forever.
+    db = tmp_path / "locked.db"
+    monkeypatch.setattr(peer_apps, "SQLITE_TIMEOUT", 0.1)
+    with closing(sqlite3.connect(db, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            peer_apps.sqlite_insert(str(db))
+        holder.execute("ROLLBACK")
+    peer_apps.sqlite_insert(str(db))(b"{}")  # the lock let go
+    assert events_in(db) == [(1, b"{}")]
+
+
+def test_peer_enqueuers_hand_the_body_on_as_text(request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("redis_url")  # skipped, saying why, without redis-server
+    pytest.importorskip("rq", reason=f"rq is missing: {bench_inbox.PEER_INSTALL}")
+    pytest.importorskip("celery", reason=f"celery is missing: {bench_inbox.PEER_INSTALL}")
+    import redis
+    from rq import Queue
+
+    from benchmarks import peer_apps
+
+    body = '{"event":"capsule.pause","note":"caf\u00e9"}'
+    job = peer_apps.rq_enqueue(url)(body.encode())
+    assert job.args == (body,)  # type: ignore[attr-defined]
+    with closing(redis.Redis.from_url(url)) as client:
+        assert Queue(connection=client).job_ids == [job.id]  # type: ignore[attr-defined]
+        peer_apps.celery_enqueue(url)(body.encode())
+        [message] = client.lrange(peer_apps.CELERY_QUEUE, 0, -1)
+    envelope = json.loads(message)
+    assert envelope["properties"]["body_encoding"] == "base64"
+    args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+    assert (args, kwargs) == ([body], {})
 
 
 def test_inbox_skips_missing_peers_saying_why(
@@ -718,17 +924,40 @@ def test_inbox_skips_missing_peers_saying_why(
     )
 
 
-def test_shared_store_benchmark_measures_each_store_each_way() -> None:
-    """A tiny run: every delivery claimed and finished, by one writer, two processes and
-    eight threads, on SQLite and (where redis-server is installed) on Redis."""
+def test_shared_store_benchmark_measures_each_store_each_way(tmp_path: Path) -> None:
+    """A tiny run: every row's writes by one writer, two processes and eight threads, on
+    SQLite and (where redis-server is installed) on Redis; each write really stored."""
+    import hashlib
+    import sqlite3
+    import time
+
     from benchmarks import bench_shared_store
+    from wrenn_webhooks.inbox import SQLiteInbox
+    from wrenn_webhooks.stores import ClaimState, SQLiteIdempotencyStore
 
     result = bench_shared_store.run(deliveries=16, repeats=1)
-    stores = [row["store"] for row in result["results"]]
-    assert stores[0] == "SQLite NORMAL"
+    names = [row["store"] for row in result["results"]]
+    sqlite_rows = [name for name, what in bench_shared_store.ROWS if not what.startswith("redis")]
+    assert names[:3] == sqlite_rows
     if shutil.which("redis-server") and importlib.util.find_spec("redis"):
-        assert stores == ["SQLite NORMAL", "Redis everysec"] and result["redis_skipped"] is None
+        assert names == [name for name, _ in bench_shared_store.ROWS]
+        assert result["redis_skipped"] is None
     for row in result["results"]:
-        assert row["us_per_delivery_alone"] > 0 and row["cpu_us_per_delivery_alone"] > 0
-        assert row["deliveries_per_s_2_processes"] > 0 and row["deliveries_per_s_8_threads"] > 0
+        assert row["us_alone"] > 0 and row["cpu_us_alone"] > 0
+        assert row["per_s_2_processes"] > 0 and row["per_s_8_threads"] > 0
+
+    # What each row writes, read back: a done record, a pending event, a row.
+    for what in ("sqlite store", "sqlite inbox", "insert"):
+        writes = bench_shared_store.Opens(what, str(tmp_path / f"{what}.db"))()
+        bench_shared_store.deliver(writes, "check", 3)
+        writes.close()
+    store = SQLiteIdempotencyStore(tmp_path / "sqlite store.db")
+    key = hashlib.sha256(b"check-2").hexdigest()
+    assert store.claim(key, now=time.time(), lease=1).state is ClaimState.DONE
+    store.close()
+    inbox = SQLiteInbox(tmp_path / "sqlite inbox.db")
+    assert inbox.stats(now=time.time())["pending"] == 3
+    inbox.close()
+    with closing(sqlite3.connect(tmp_path / "insert.db")) as connection:
+        assert connection.execute("SELECT count(*) FROM events").fetchone() == (3,)
     assert "Shared stores alone" in report.render_report(result)
