@@ -64,9 +64,10 @@ def verified_view(key: bytes, enqueue: Callable[[bytes], object]) -> Flask:
     """A Flask app whose ``POST /webhooks/wrenn`` verifies, calls ``enqueue(body)``, answers 202.
 
     ``body`` is the raw request body, as bytes; a request that fails verification
-    answers 401 and enqueues nothing.
+    answers 401 and enqueues nothing. ``app.extensions["enqueue"]`` is ``enqueue``.
     """
     app = Flask(__name__)
+    app.extensions["enqueue"] = enqueue
 
     @app.post(PATH)
     def receive() -> ResponseReturnValue:
@@ -138,27 +139,31 @@ def open_events(path: str) -> sqlite3.Connection:
     return connection
 
 
-def sqlite_insert(path: str) -> Callable[[bytes], object]:
+class SQLiteInsert:
     """One ``INSERT`` of the body into the ``events`` table of the SQLite file ``path``, committed.
 
     The least a durable SQLite queue does: WAL with ``synchronous=NORMAL``, as the
     SDK's ``SQLiteInbox`` by default, its 5 s busy timeout, one transaction per
     event (``open_events``). The connection is in autocommit mode: the ``INSERT`` is
-    a transaction of its own, committed before ``execute`` returns. One connection
-    per process, used on the thread that opened it (a sync worker's).
+    a transaction of its own, committed before the call returns. One connection
+    per process, used on the thread that opened it (a sync worker's), open for the
+    worker's life; ``close()`` closes it.
     """
-    connection = open_events(path)
 
-    def insert(body: bytes) -> None:
-        connection.execute("INSERT INTO events (body) VALUES (?)", (body,))
+    def __init__(self, path: str) -> None:
+        self.connection = open_events(path)
 
-    return insert
+    def __call__(self, body: bytes) -> None:
+        self.connection.execute("INSERT INTO events (body) VALUES (?)", (body,))
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 ENQUEUERS: dict[str, Callable[[str], Callable[[bytes], object]]] = {
     "celery": celery_enqueue,
     "rq": rq_enqueue,
-    "sqlite": sqlite_insert,
+    "sqlite": SQLiteInsert,
 }
 """Each view's enqueuer, by ``create_app``'s name for it, given where the queue lives."""
 

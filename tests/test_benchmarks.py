@@ -637,14 +637,14 @@ def test_the_sqlite_floor_is_measured_and_counted_but_no_peer(tmp_path: Path) ->
     with closing(floor.open()) as table:  # creates the table, as before gunicorn starts
         assert isinstance(table, bench_inbox.InsertTable)
         assert bench_inbox.stored(table) == 0
-        insert = peer_apps.sqlite_insert(path)
-        for n in range(5):
-            insert(b'{"n": %d}' % n)
-        assert bench_inbox.stored(table) == 5
-        assert table.stats(now=0.0) == {"pending": 5, "done": 0, "dead": 0}
-    suffixes = ("", "-wal", "-shm")
-    assert Path(path + "-wal").exists()  # WAL: the other connection is still open
+        with closing(peer_apps.SQLiteInsert(path)) as insert:
+            for n in range(5):
+                insert(b'{"n": %d}' % n)
+            assert bench_inbox.stored(table) == 5
+            assert table.stats(now=0.0) == {"pending": 5, "done": 0, "dead": 0}
+            assert Path(path + "-wal").exists()  # WAL: both connections are open
     floor.empty()
+    suffixes = ("", "-wal", "-shm")
     assert not any(Path(path + suffix).exists() for suffix in suffixes)
     with closing(floor.open()) as table:  # an emptied table
         assert bench_inbox.stored(table) == 0
@@ -827,7 +827,7 @@ def events_in(path: Path) -> list[tuple[int, bytes]]:
 
 
 def test_sqlite_view_inserts_each_accepted_body_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     import sqlite3
 
@@ -839,7 +839,9 @@ def test_sqlite_view_inserts_each_accepted_body_once(
     db = tmp_path / "floor.db"
     monkeypatch.setenv("BENCH_PEER_TARGET", str(db))  # as gunicorn's workers get it
     monkeypatch.setenv("WRENN_WEBHOOK_SECRET", f"{bench_http.SECRET},{'o' * 64}")
-    client = peer_apps.create_app("sqlite").test_client()
+    app = peer_apps.create_app("sqlite")
+    client = app.test_client()
+    request.addfinalizer(app.extensions["enqueue"].close)
     first = dict(zip(names[:-1], rows[0][:-1], strict=True))
     refused = [
         (rows[1][-1], first),  # another body under the first one's signature
@@ -874,7 +876,7 @@ def test_sqlite_view_refuses_a_file_it_cannot_put_in_wal(
     from benchmarks import peer_apps
 
     with pytest.raises(RuntimeError, match="journal_mode is memory, not wal"):
-        peer_apps.sqlite_insert(":memory:")
+        peer_apps.SQLiteInsert(":memory:")
     # Another connection holding the new file's lock: given up after the busy timeout,
     # "database is locked" raised, instead of trying again forever.
     db = tmp_path / "locked.db"
@@ -882,9 +884,10 @@ def test_sqlite_view_refuses_a_file_it_cannot_put_in_wal(
     with closing(sqlite3.connect(db, isolation_level=None)) as holder:
         holder.execute("BEGIN EXCLUSIVE")
         with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-            peer_apps.sqlite_insert(str(db))
+            peer_apps.SQLiteInsert(str(db))
         holder.execute("ROLLBACK")
-    peer_apps.sqlite_insert(str(db))(b"{}")  # the lock let go
+    with closing(peer_apps.SQLiteInsert(str(db))) as insert:  # the lock let go
+        insert(b"{}")
     assert events_in(db) == [(1, b"{}")]
 
 
