@@ -229,3 +229,36 @@ def test_a_workers_claims_do_not_queue_behind_another_process(tmp_path: Path) ->
         assert claimed == ["k"]  # within 10 s, while the other process holds the gate
     worker.join()
     inbox.close()
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 13), reason="sqlite3 warns about unclosed connections from Python 3.13"
+)
+def test_a_file_dropped_unclosed_in_a_reference_cycle_closes_its_connections_quietly(
+    tmp_path: Path,
+) -> None:
+    """A store or inbox nobody closed, freed by the garbage collector with the cycle that
+    held it: its threads' connections are closed first, whatever order the collector
+    finalises the objects in, so sqlite3 has no unclosed connection to warn about."""
+    import gc
+    import warnings
+
+    warned: list[str] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: warned.append(str(unraisable.exc_value))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)  # raised in a finalizer: unraisable
+            for number in range(120):
+                store = SQLiteIdempotencyStore(tmp_path / f"store-{number % 4}.db")
+                store.claim(f"k{number}", now=NOW, lease=30)
+                cycle: list[Any] = [store]
+                cycle.append(cycle)
+                del store, cycle
+                if number % 3 == 0:
+                    gc.collect()  # ages the next cycles differently
+                ballast = [[] for _ in range(number * 40)]  # noqa: F841  # moves generations
+            gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert warned == []

@@ -58,24 +58,33 @@ _INHERITED: list[sqlite3.Connection] = []
 SQLite's unlock and checkpoint code against locks that belong to the parent."""
 
 
-class _Handle:
-    """One thread's connection, closed when the thread ends and its locals are dropped."""
+def _close_connection(conn: sqlite3.Connection, pid: int) -> None:
+    if pid == os.getpid():
+        conn.close()
+    else:
+        _INHERITED.append(conn)
 
-    __slots__ = ("__weakref__", "conn", "pid")
+
+class _Handle:
+    """One thread's connection, closed by ``close()`` or when the handle is freed.
+
+    The handle is freed when its thread ends (its locals are dropped) or with the
+    file's object. The closing is a ``weakref.finalize``: the garbage collector
+    runs it before it finalises anything in a cycle, so the connection is always
+    closed before it is freed, never left to warn that it was not.
+    """
+
+    __slots__ = ("__weakref__", "closing", "conn", "pid")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn: sqlite3.Connection | None = conn
         self.pid = os.getpid()
+        self.closing = weakref.finalize(self, _close_connection, conn, self.pid)
+        self.closing.atexit = False  # at exit, daemon threads may still use it
 
     def close(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None and self.pid == os.getpid():
-            conn.close()
-        elif conn is not None:
-            _INHERITED.append(conn)
-
-    def __del__(self) -> None:
-        self.close()
+        self.conn = None
+        self.closing()  # once, whichever thread calls it first
 
 
 class _Write(Generic[T]):
