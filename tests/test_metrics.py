@@ -467,8 +467,13 @@ def test_worker_command_serves_handler_metrics_and_inbox_gauges(
     with serve(args, unused_port, env, unset=["PROMETHEUS_MULTIPROC_DIR"]) as server:
         deadline = time.monotonic() + 15
         while True:
+            # One scrape reads the histograms, then the inbox: the last event can be done
+            # between the two, so wait for a scrape that saw all three in both.
             text, _ = scrape(f"http://127.0.0.1:{unused_port}/metrics")
-            if series(text, "wrenn_webhooks_inbox_done") == {(): 3} or time.monotonic() > deadline:
+            finished = total(text, "wrenn_webhooks_handler_duration_seconds_count") == 3
+            if series(text, "wrenn_webhooks_inbox_done") == {(): 3} and finished:
+                break
+            if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
     assert series(text, "wrenn_webhooks_inbox_done") == {(): 3}, server.output
