@@ -49,8 +49,9 @@ load-figures: $(STAMP)
 test-pythons: $(STAMP)
 	scripts/test-pythons.sh
 
-## make dist: sdist and wheel in dist/, checked by twine; the wheel is then installed in a
-## fresh virtual environment, where its command and every public module are tried
+## make dist: sdist and wheel in dist/, checked by twine; the wheel is then installed with
+## every extra in a fresh virtual environment, where its command, every public module, the
+## pytest plugin and a signed delivery are tried (scripts/dist_check.py)
 dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --no-isolation --outdir dist .

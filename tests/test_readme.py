@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from tests.vectors import SECRET
+from wrenn_webhooks import __version__
 from wrenn_webhooks.testing import make_event, signed_request
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
 def test_opens_with_the_two_commands() -> None:
@@ -22,8 +24,16 @@ def test_opens_with_the_two_commands() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_install_is_from_a_checkout_or_the_wheel_make_dist_builds(page: str) -> None:
+    install = (ROOT / page).read_text().split("## Install", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"^pip install \.(\s|$)", install, re.M)
+    wheels = set(re.findall(r"wrenn_webhooks-[^\s`]+\.whl", install))
+    assert wheels == {f"wrenn_webhooks-{__version__}-py3-none-any.whl"}
 
 
 def test_quick_start_runs(
