@@ -262,3 +262,32 @@ def test_a_file_dropped_unclosed_in_a_reference_cycle_closes_its_connections_qui
     finally:
         sys.unraisablehook = previous
     assert warned == []
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 13), reason="sqlite3 warns about unclosed connections from Python 3.13"
+)
+@pytest.mark.parametrize("kind", ["SQLiteIdempotencyStore", "SQLiteInbox"])
+def test_a_process_exiting_with_a_file_open_closes_its_connections_quietly(
+    tmp_path: Path, kind: str
+) -> None:
+    """A command or worker that ends without ``close()``: its threads' connections are
+    closed at exit, so Python's development mode has nothing to warn about."""
+    use = "stats(now=0.0)" if kind == "SQLiteInbox" else "claim('{}', now=1.0, lease=1)"
+    script = f"""
+import sys, threading
+from wrenn_webhooks.inbox import SQLiteInbox
+from wrenn_webhooks.stores import SQLiteIdempotencyStore
+opened = {kind}(sys.argv[1])
+opened.{use.format("main")}
+thread = threading.Thread(target=lambda: opened.{use.format("thread")})
+thread.start()
+thread.join()
+"""
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script, str(tmp_path / "file.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")

@@ -66,12 +66,14 @@ def _close_connection(conn: sqlite3.Connection, pid: int) -> None:
 
 
 class _Handle:
-    """One thread's connection, closed by ``close()`` or when the handle is freed.
+    """One thread's connection, closed by ``close()``, when the handle is freed, or at exit.
 
     The handle is freed when its thread ends (its locals are dropped) or with the
     file's object. The closing is a ``weakref.finalize``: the garbage collector
-    runs it before it finalises anything in a cycle, so the connection is always
-    closed before it is freed, never left to warn that it was not.
+    runs it before it finalises anything in a cycle, and the interpreter runs it
+    at exit for the handles still held, so the connection is always closed before
+    it is freed, never left to warn that it was not. A forked child keeps its
+    parent's connections and never closes them (``_INHERITED``).
     """
 
     __slots__ = ("__weakref__", "closing", "conn", "pid")
@@ -80,7 +82,6 @@ class _Handle:
         self.conn: sqlite3.Connection | None = conn
         self.pid = os.getpid()
         self.closing = weakref.finalize(self, _close_connection, conn, self.pid)
-        self.closing.atexit = False  # at exit, daemon threads may still use it
 
     def close(self) -> None:
         self.conn = None
