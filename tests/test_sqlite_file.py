@@ -25,6 +25,10 @@ from wrenn_webhooks.stores import ClaimState, SQLiteIdempotencyStore
 from wrenn_webhooks.testing import make_event
 
 NOW = 1_800_000_000.0
+warns_unclosed = pytest.mark.skipif(
+    sys.version_info < (3, 13), reason="sqlite3 warns about unclosed connections from Python 3.13"
+)
+"""For the tests of unclosed connections: before 3.13, sqlite3 never says."""
 DELIVERY = Delivery("d-1", datetime.fromtimestamp(NOW, timezone.utc))
 ROUNDS = 40
 PROCESSES = 3
@@ -231,9 +235,7 @@ def test_a_workers_claims_do_not_queue_behind_another_process(tmp_path: Path) ->
     inbox.close()
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 13), reason="sqlite3 warns about unclosed connections from Python 3.13"
-)
+@warns_unclosed
 def test_a_file_dropped_unclosed_in_a_reference_cycle_closes_its_connections_quietly(
     tmp_path: Path,
 ) -> None:
@@ -264,9 +266,7 @@ def test_a_file_dropped_unclosed_in_a_reference_cycle_closes_its_connections_qui
     assert warned == []
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 13), reason="sqlite3 warns about unclosed connections from Python 3.13"
-)
+@warns_unclosed
 @pytest.mark.parametrize("kind", ["SQLiteIdempotencyStore", "SQLiteInbox"])
 def test_a_process_exiting_with_a_file_open_closes_its_connections_quietly(
     tmp_path: Path, kind: str
